@@ -1,0 +1,17 @@
+"""The REANN model: embedded densities, recursive coefficient updates, energy networks, model files."""
+
+from .files import ModelFileError, load_model, save_model
+from .neighbors import Graph, build_graph, graph_from_atoms, neighbor_pairs, species_indices
+from .reann import REANN
+
+__all__ = [
+    "REANN",
+    "Graph",
+    "ModelFileError",
+    "build_graph",
+    "graph_from_atoms",
+    "load_model",
+    "neighbor_pairs",
+    "save_model",
+    "species_indices",
+]

@@ -1,0 +1,24 @@
+"""Smooth cutoff function of the reference REANN code."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+
+def cosine_cutoff(distances: torch.Tensor, cutoff: float) -> torch.Tensor:
+    """f_c(r) = (0.5 cos(pi r / r_c) + 0.5)^2 for r < r_c, else 0.
+
+    The function and its first derivative vanish at r_c, so energies and forces are continuous when an
+    atom crosses the cutoff sphere.
+
+    Args:
+        distances: pair distances in Å, any shape.
+        cutoff: r_c in Å.
+    Returns:
+        Tensor of the same shape as ``distances`` (dimensionless).
+    """
+    inside = distances < cutoff
+    value = (0.5 * torch.cos(distances * (math.pi / cutoff)) + 0.5) ** 2
+    return torch.where(inside, value, torch.zeros_like(value))

@@ -1,0 +1,194 @@
+"""The REANN model: recursively embedded densities, per-element energy networks, forces and stress."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+from .angular import make_angular
+from .cutoff import cosine_cutoff
+from .density import EmbeddedDensity
+from .neighbors import Graph
+from .networks import ElementNetworks
+from .radial import GaussianRadial
+
+DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+def dtype_from_name(dtype: torch.dtype | str) -> torch.dtype:
+    """``torch.float32``/``torch.float64`` or their names."""
+    if isinstance(dtype, torch.dtype):
+        if dtype not in DTYPES.values():
+            raise ValueError(f"dtype must be float32 or float64, got {dtype}")
+        return dtype
+    try:
+        return DTYPES[str(dtype).removeprefix("torch.")]
+    except KeyError:
+        raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}") from None
+
+
+class REANN(nn.Module):
+    """Recursively embedded atom neural network (Zhang, Xia & Jiang, PRL 127, 156002, 2021).
+
+    Units: positions and cells in Å, energies in eV, forces in eV/Å, stress in eV/Å^3.
+
+    Args:
+        species: chemical symbols the model knows; their order fixes the species indices.
+        cutoff: r_c in Å.
+        n_radial: number of radial Gaussians per neighbour element (k).
+        l_max: highest angular momentum L of the orbitals.
+        iterations: T, the number of recursive coefficient updates (message passing); 0 is EANN.
+        hidden: widths of the hidden layers of the atomic-energy networks.
+        coefficient_hidden: widths of the coefficient-update networks (default: ``hidden``).
+        n_orbitals: number of density components m (default n_radial (n_radial + 1) / 2 (l_max + 1),
+            the reference code's choice).
+        angular: ``"cartesian"`` (reference REANN monomials) or ``"spherical"`` (e3nn harmonics).
+        activation: smooth activation of all networks (silu, tanh, gelu, softplus, identity).
+        layer_norm: pre-norm LayerNorm inside the residual blocks.
+        atomic_energies: reference energy per element in eV, the initial output bias of the energy
+            networks (e.g. the mean energy per atom of the training data); 0 when omitted.
+        dtype: float32 or float64 parameters and arithmetic.
+    """
+
+    def __init__(
+        self,
+        species: Sequence[str],
+        cutoff: float = 5.0,
+        n_radial: int = 8,
+        l_max: int = 2,
+        iterations: int = 2,
+        hidden: Sequence[int] = (64, 64),
+        coefficient_hidden: Sequence[int] | None = None,
+        n_orbitals: int | None = None,
+        angular: str = "cartesian",
+        activation: str = "silu",
+        layer_norm: bool = False,
+        atomic_energies: Mapping[str, float] | Sequence[float] | None = None,
+        dtype: torch.dtype | str = torch.float64,
+    ) -> None:
+        super().__init__()
+        species = [str(s) for s in species]
+        if not species or len(set(species)) != len(species):
+            raise ValueError(f"species must be a non-empty list of distinct symbols, got {species}")
+        if cutoff <= 0 or n_radial < 1 or l_max < 0 or iterations < 0:
+            raise ValueError("need cutoff > 0, n_radial >= 1, l_max >= 0 and iterations >= 0")
+        coefficient_hidden = hidden if coefficient_hidden is None else coefficient_hidden
+        if n_orbitals is None:
+            n_orbitals = n_radial * (n_radial + 1) // 2 * (l_max + 1)
+        self.species = species
+        self.cutoff = float(cutoff)
+        self.iterations = int(iterations)
+        self.config: dict[str, Any] = {
+            "species": species,
+            "cutoff": float(cutoff),
+            "n_radial": int(n_radial),
+            "l_max": int(l_max),
+            "iterations": int(iterations),
+            "hidden": [int(h) for h in hidden],
+            "coefficient_hidden": [int(h) for h in coefficient_hidden],
+            "n_orbitals": int(n_orbitals),
+            "angular": angular,
+            "activation": activation,
+            "layer_norm": bool(layer_norm),
+            "dtype": str(dtype_from_name(dtype)).removeprefix("torch."),
+        }
+        n_species = len(species)
+        network_options = {"activation": activation, "layer_norm": layer_norm}
+        self.radial = GaussianRadial(n_species, n_radial, cutoff)
+        self.angular = make_angular(angular, l_max)
+        self.density = EmbeddedDensity(self.angular.degree, n_radial, n_orbitals)
+        self.initial_coefficients = nn.Parameter(torch.ones(n_species, n_radial))  # c^0 per element
+        self.coefficient_updates = nn.ModuleList(
+            ElementNetworks(n_species, n_orbitals, coefficient_hidden, n_radial, zero_last=True, **network_options)
+            for _ in range(iterations)
+        )
+        self.energy_networks = ElementNetworks(n_species, n_orbitals, hidden, 1, **network_options)
+        self.atomic_energies = nn.Parameter(torch.zeros(n_species))  # output bias per element, eV
+        if atomic_energies is not None:
+            self.set_atomic_energies(atomic_energies)
+        self.metadata: dict[str, Any] = {}
+        self.to(dtype_from_name(dtype))
+
+    def save(self, path: str, metadata: dict[str, Any] | None = None) -> None:
+        """Write the model (weights and hyper-parameters) to one file; see ``reann_driver.load_model``."""
+        from .files import save_model
+
+        save_model(self, path, metadata if metadata is not None else self.metadata)
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.atomic_energies.dtype
+
+    @property
+    def device(self) -> torch.device:
+        return self.atomic_energies.device
+
+    def set_atomic_energies(self, energies: Mapping[str, float] | Sequence[float]) -> None:
+        """Set the per-element output bias (eV), e.g. from data statistics or isolated-atom energies."""
+        if isinstance(energies, Mapping):
+            missing = [s for s in self.species if s not in energies]
+            if missing:
+                raise ValueError(f"atomic_energies lacks {missing}")
+            values = [float(energies[s]) for s in self.species]
+        else:
+            values = [float(e) for e in energies]
+            if len(values) != len(self.species):
+                raise ValueError(f"atomic_energies needs {len(self.species)} values, got {len(values)}")
+        with torch.no_grad():
+            self.atomic_energies.copy_(torch.tensor(values, dtype=self.atomic_energies.dtype))
+
+    def atomic_energy(self, graph: Graph, positions: torch.Tensor, cell: torch.Tensor) -> torch.Tensor:
+        """Energy of every atom in eV, [n_atoms], for the given (possibly strained) positions and cells."""
+        centre, neighbour = graph.edge_index[0], graph.edge_index[1]
+        cell_shifts = torch.einsum("ea,eab->eb", graph.shifts, cell[graph.batch[centre]])
+        vectors = positions[neighbour] - positions[centre] + cell_shifts  # r_ij [n_edges, 3]
+        distances = torch.linalg.vector_norm(vectors, dim=1)
+        neighbour_species = graph.species[neighbour]
+        radial = self.radial(distances, neighbour_species) * cosine_cutoff(distances, self.cutoff).unsqueeze(1)
+        angular = self.angular(vectors)
+        groups = [torch.nonzero(graph.species == s).flatten() for s in range(len(self.species))]
+        coefficients = self.initial_coefficients[graph.species]  # c^0 [n_atoms, n_radial]
+        density = self.density(radial, angular, coefficients, centre, neighbour, graph.n_atoms)
+        for update in self.coefficient_updates:
+            coefficients = coefficients + update(density, groups)  # c^t = c^(t-1) + NN_t(rho^(t-1))
+            density = self.density(radial, angular, coefficients, centre, neighbour, graph.n_atoms)
+        return self.energy_networks(density, groups).squeeze(1) + self.atomic_energies[graph.species]
+
+    def forward(self, graph: Graph, forces: bool = True, stress: bool = False) -> dict[str, torch.Tensor]:
+        """Energies and their derivatives for a batch of structures.
+
+        Returns a dict with ``energy`` [n_structures] (eV), ``atomic_energies`` [n_atoms] (eV) and, when
+        asked, ``forces`` [n_atoms, 3] (eV/Å), ``virial`` [n_structures, 3, 3] (eV, -dE/d(strain)) and
+        ``stress`` [n_structures, 3, 3] (eV/Å^3, +dE/d(strain)/V; NaN for structures with no volume).
+        In training mode the derivatives keep their graph so that a force loss can be backpropagated.
+        """
+        positions, cell = graph.positions, graph.cell
+        inputs: list[torch.Tensor] = []
+        if forces or stress:
+            positions = positions.detach().requires_grad_(True)
+            inputs.append(positions)
+        if stress:
+            strain = torch.zeros_like(cell).requires_grad_(True)
+            symmetric = 0.5 * (strain + strain.transpose(1, 2))
+            inputs.append(strain)
+            positions = positions + torch.einsum("na,nab->nb", positions, symmetric[graph.batch])
+            cell = cell + torch.bmm(cell, symmetric)
+        atomic = self.atomic_energy(graph, positions, cell)
+        energy = atomic.new_zeros(graph.n_structures).index_add(0, graph.batch, atomic)
+        results = {"energy": energy, "atomic_energies": atomic}
+        if inputs:
+            gradients = torch.autograd.grad(
+                energy.sum(), inputs, create_graph=self.training, allow_unused=True
+            )
+            gradients = tuple(torch.zeros_like(x) if g is None else g for g, x in zip(gradients, inputs))
+            if forces:
+                results["forces"] = -gradients[0]
+            if stress:
+                volume = torch.linalg.det(graph.cell).abs()
+                volume = torch.where(graph.pbc.all(dim=1), volume, torch.full_like(volume, float("nan")))
+                results["virial"] = -gradients[1]
+                results["stress"] = gradients[1] / volume[:, None, None]
+        return results
