@@ -36,7 +36,7 @@ class CartesianAngular(nn.Module):
             math.sqrt(math.factorial(sum(e)) / (math.factorial(e[0]) * math.factorial(e[1]) * math.factorial(e[2])))
             for e in exponents
         ]
-        self.register_buffer("weights", torch.tensor(weights), persistent=False)
+        self.register_buffer("weights", torch.tensor(weights, dtype=torch.float64), persistent=False)
         self.degree = [sum(e) for e in exponents]
 
     @property

@@ -2,15 +2,49 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import nn
+
+
+@dataclass(frozen=True)
+class NeighbourSlots:
+    """Dense layout of a neighbour list: edge e of centre i goes to row i, column ``slot[e]``.
+
+    Orbital sums then become one batched matrix product per iteration instead of a scatter of
+    per-edge outer products, which is what makes the recursion cheap.
+    """
+
+    centre: torch.Tensor  # [n_edges]
+    slot: torch.Tensor  # [n_edges]
+    neighbour: torch.Tensor  # [n_atoms, n_max] index of the neighbour in each slot (0 where empty)
+    n_atoms: int
+    n_max: int
+
+    @classmethod
+    def from_edges(cls, centre: torch.Tensor, neighbour: torch.Tensor, n_atoms: int) -> NeighbourSlots:
+        counts = torch.bincount(centre, minlength=n_atoms)
+        n_max = int(counts.max()) if centre.numel() else 0
+        order = torch.argsort(centre, stable=True)
+        first = torch.cumsum(counts, 0) - counts  # index of each centre's first edge in sorted order
+        slot = torch.empty_like(centre)
+        slot[order] = torch.arange(centre.numel(), device=centre.device) - first[centre[order]]
+        table = torch.zeros(n_atoms, n_max, dtype=neighbour.dtype, device=neighbour.device)
+        table[centre, slot] = neighbour
+        return cls(centre=centre, slot=slot, neighbour=table, n_atoms=n_atoms, n_max=n_max)
+
+    def scatter(self, per_edge: torch.Tensor) -> torch.Tensor:
+        """[n_edges, F] -> [n_atoms, n_max, F], zeros in empty slots (differentiable)."""
+        dense = per_edge.new_zeros(self.n_atoms, self.n_max, per_edge.shape[1])
+        return dense.index_put((self.centre, self.slot), per_edge)
 
 
 class EmbeddedDensity(nn.Module):
     """rho_i[m] = sum_L sum_{a in L} ( sum_k W_L[k, m] S_i[a, k] )^2 with
     S_i[a, k] = sum_j c_j[k] f_c(r_ij) g_k(r_ij) Y_a(r_ij)   (PRL 127, 156002, Eqs. (2)-(4)).
 
-    Geometry (``orbitals`` = f_c g_k Y_a per edge) is fixed across iterations; only the coefficients c_j
+    Geometry (f_c g_k and Y_a per neighbour slot) is fixed across iterations; only the coefficients c_j
     change, so the model computes the orbitals once and calls this module T + 1 times.
     """
 
@@ -25,20 +59,17 @@ class EmbeddedDensity(nn.Module):
         radial: torch.Tensor,
         angular: torch.Tensor,
         coefficients: torch.Tensor,
-        centre: torch.Tensor,
-        neighbour: torch.Tensor,
-        n_atoms: int,
+        slots: NeighbourSlots,
     ) -> torch.Tensor:
         """Args:
-            radial: f_c(r_ij) g_k(r_ij) per edge, [n_edges, n_radial].
-            angular: Y_a(r_ij) per edge, [n_edges, n_angular].
+            radial: f_c(r_ij) g_k(r_ij) per neighbour slot, [n_atoms, n_max, n_radial] (0 in empty slots).
+            angular: Y_a(r_ij) per neighbour slot transposed, [n_atoms, n_angular, n_max].
             coefficients: c_j per atom, [n_atoms, n_radial].
-            centre, neighbour: atom indices i and j of each edge, [n_edges].
+            slots: the dense neighbour layout.
         Returns:
             rho [n_atoms, n_orbitals].
         """
-        weighted = radial * coefficients.index_select(0, neighbour)  # [n_edges, n_radial]
-        per_edge = angular.unsqueeze(2) * weighted.unsqueeze(1)  # [n_edges, n_angular, n_radial]
-        sums = per_edge.new_zeros((n_atoms, *per_edge.shape[1:])).index_add(0, centre, per_edge)
+        weighted = radial * coefficients[slots.neighbour]  # [n_atoms, n_max, n_radial]
+        sums = torch.bmm(angular, weighted)  # S_i [n_atoms, n_angular, n_radial]
         mixed = torch.einsum("nak,akm->nam", sums, self.mixing[self.degree])  # [n_atoms, n_angular, n_orbitals]
         return (mixed * mixed).sum(dim=1)

@@ -10,7 +10,7 @@ from torch import nn
 
 from .angular import make_angular
 from .cutoff import cosine_cutoff
-from .density import EmbeddedDensity
+from .density import EmbeddedDensity, NeighbourSlots
 from .neighbors import Graph
 from .networks import ElementNetworks
 from .radial import GaussianRadial
@@ -148,13 +148,15 @@ class REANN(nn.Module):
         distances = torch.linalg.vector_norm(vectors, dim=1)
         neighbour_species = graph.species[neighbour]
         radial = self.radial(distances, neighbour_species) * cosine_cutoff(distances, self.cutoff).unsqueeze(1)
-        angular = self.angular(vectors)
+        slots = NeighbourSlots.from_edges(centre, neighbour, graph.n_atoms)
+        radial = slots.scatter(radial)  # [n_atoms, n_max, n_radial]
+        angular = slots.scatter(self.angular(vectors)).transpose(1, 2)  # [n_atoms, n_angular, n_max]
         groups = [torch.nonzero(graph.species == s).flatten() for s in range(len(self.species))]
         coefficients = self.initial_coefficients[graph.species]  # c^0 [n_atoms, n_radial]
-        density = self.density(radial, angular, coefficients, centre, neighbour, graph.n_atoms)
+        density = self.density(radial, angular, coefficients, slots)
         for update in self.coefficient_updates:
             coefficients = coefficients + update(density, groups)  # c^t = c^(t-1) + NN_t(rho^(t-1))
-            density = self.density(radial, angular, coefficients, centre, neighbour, graph.n_atoms)
+            density = self.density(radial, angular, coefficients, slots)
         return self.energy_networks(density, groups).squeeze(1) + self.atomic_energies[graph.species]
 
     def forward(self, graph: Graph, forces: bool = True, stress: bool = False) -> dict[str, torch.Tensor]:
