@@ -37,7 +37,9 @@ def tiny_model(
     """A small REANN with random weights everywhere (float64 by default)."""
     torch.manual_seed(seed)
     options: dict = {"n_radial": 4, "l_max": 2, "hidden": (16, 16), **kwargs}
-    model = reann_driver.REANN(list(species), cutoff=cutoff, iterations=iterations, angular=angular, **options)
+    model = reann_driver.REANN(
+        list(species), cutoff=cutoff, iterations=iterations, angular=angular, **options
+    )
     return randomised(model.to(torch.float64), seed).to(dtype).eval()
 
 
@@ -59,7 +61,10 @@ def random_crystal(n_atoms: int = 5, symbols: str = "HO", seed: int = 0, scale: 
     for _ in range(1000):
         fractional = rng.uniform(0.0, 1.0, (n_atoms, 3))
         atoms = Atoms(
-            [symbols[k % len(symbols)] for k in range(n_atoms)], scaled_positions=fractional, cell=cell, pbc=True
+            [symbols[k % len(symbols)] for k in range(n_atoms)],
+            scaled_positions=fractional,
+            cell=cell,
+            pbc=True,
         )
         distances = atoms.get_all_distances(mic=True)
         if distances[np.triu_indices(n_atoms, 1)].min() > 0.8:

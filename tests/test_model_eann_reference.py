@@ -25,7 +25,9 @@ def numpy_eann_density(atoms, model) -> np.ndarray:
     images = [np.zeros(3)]
     if atoms.pbc.any():
         reach = [int(np.ceil(cutoff / h)) + 1 for h in 1.0 / np.linalg.norm(atoms.cell.reciprocal(), axis=1)]
-        images = [np.array(s) @ atoms.cell.array for s in itertools.product(*(range(-n, n + 1) for n in reach))]
+        images = [
+            np.array(s) @ atoms.cell.array for s in itertools.product(*(range(-n, n + 1) for n in reach))
+        ]
     positions = atoms.positions
     rho = np.zeros((len(atoms), mixing.shape[2]))
     for i in range(len(atoms)):
@@ -65,7 +67,8 @@ def test_eann_density_matches_numpy(periodic: bool) -> None:
     assert np.allclose(captured[0].detach().numpy(), expected, rtol=1e-12, atol=1e-12)
     # and the energy is the element network applied to that density, plus the element's bias
     groups = [torch.nonzero(graph.species == s).flatten() for s in range(len(model.species))]
-    from_numpy = model.energy_networks(torch.from_numpy(expected), groups).squeeze(1) + model.atomic_energies[
-        graph.species
-    ]
+    from_numpy = (
+        model.energy_networks(torch.from_numpy(expected), groups).squeeze(1)
+        + model.atomic_energies[graph.species]
+    )
     assert np.allclose(from_numpy.detach().numpy(), energies, atol=1e-12)

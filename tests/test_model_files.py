@@ -37,7 +37,13 @@ def test_round_trip_is_bit_identical(tmp_path: Path, angular: str) -> None:
 
 def test_public_api_from_the_issue(tmp_path: Path) -> None:
     model = reann_driver.REANN(
-        species=["H", "O"], cutoff=5.0, n_radial=8, l_max=2, iterations=2, hidden=(64, 64), dtype=torch.float64
+        species=["H", "O"],
+        cutoff=5.0,
+        n_radial=8,
+        l_max=2,
+        iterations=2,
+        hidden=(64, 64),
+        dtype=torch.float64,
     )
     model.save(str(tmp_path / "water.pt"))
     model = reann_driver.load_model(str(tmp_path / "water.pt"))
@@ -70,7 +76,8 @@ def test_truncated_file(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "payload", [{"weights": torch.zeros(3)}, [1, 2, 3], {"format": "reann-driver/model", "format_version": 99}]
+    "payload",
+    [{"weights": torch.zeros(3)}, [1, 2, 3], {"format": "reann-driver/model", "format_version": 99}],
 )
 def test_foreign_torch_files(tmp_path: Path, payload: object) -> None:
     path = tmp_path / "foreign.pt"

@@ -110,7 +110,9 @@ def test_results_identical_alone_or_in_a_batch() -> None:
         # identical up to float64 summation order (padding changes the blocking of the matrix products)
         assert np.allclose(batched["energy"][index], alone["energy"][0], rtol=1e-13, atol=0)
         assert np.allclose(batched["forces"][start:stop], alone["forces"], rtol=1e-12, atol=1e-12)
-        assert np.allclose(batched["stress"][index], alone["stress"][0], rtol=1e-12, atol=1e-12, equal_nan=True)
+        assert np.allclose(
+            batched["stress"][index], alone["stress"][0], rtol=1e-12, atol=1e-12, equal_nan=True
+        )
         start = stop
 
 

@@ -16,7 +16,9 @@ def test_dependence_reaches_exactly_t_plus_one_hops(iterations: int) -> None:
     cutoff, spacing, n_atoms = 3.0, 2.1, 9  # only nearest neighbours are within r_c (2 x 2.1 > 3.0)
     model = tiny_model(species=("H",), iterations=iterations, cutoff=cutoff)
     rng = np.random.default_rng(0)
-    positions = np.array([[spacing * k, 0.0, 0.0] for k in range(n_atoms)]) + 0.1 * rng.normal(size=(n_atoms, 3))
+    positions = np.array([[spacing * k, 0.0, 0.0] for k in range(n_atoms)]) + 0.1 * rng.normal(
+        size=(n_atoms, 3)
+    )
     atoms = Atoms("H" * n_atoms, positions=positions)
     graph = graph_from_atoms([atoms], model.species, model.cutoff)
     assert graph.edge_index.shape[1] == 2 * (n_atoms - 1)  # a chain: each bond seen from both ends

@@ -33,7 +33,9 @@ class CartesianAngular(nn.Module):
         self.l_max = l_max
         self.register_buffer("exponents", torch.tensor(exponents, dtype=torch.long), persistent=False)
         weights = [
-            math.sqrt(math.factorial(sum(e)) / (math.factorial(e[0]) * math.factorial(e[1]) * math.factorial(e[2])))
+            math.sqrt(
+                math.factorial(sum(e)) / (math.factorial(e[0]) * math.factorial(e[1]) * math.factorial(e[2]))
+            )
             for e in exponents
         ]
         self.register_buffer("weights", torch.tensor(weights, dtype=torch.float64), persistent=False)
@@ -52,7 +54,8 @@ class CartesianAngular(nn.Module):
         x = table[:, 0, self.exponents[:, 0]]
         y = table[:, 1, self.exponents[:, 1]]
         z = table[:, 2, self.exponents[:, 2]]
-        return x * y * z * self.weights.to(vectors.dtype)
+        weights: torch.Tensor = self.weights
+        return x * y * z * weights.to(vectors.dtype)
 
 
 class SphericalAngular(nn.Module):

@@ -71,5 +71,7 @@ class EmbeddedDensity(nn.Module):
         """
         weighted = radial * coefficients[slots.neighbour]  # [n_atoms, n_max, n_radial]
         sums = torch.bmm(angular, weighted)  # S_i [n_atoms, n_angular, n_radial]
-        mixed = torch.einsum("nak,akm->nam", sums, self.mixing[self.degree])  # [n_atoms, n_angular, n_orbitals]
+        mixed = torch.einsum(
+            "nak,akm->nam", sums, self.mixing[self.degree]
+        )  # [n_atoms, n_angular, n_orbitals]
         return (mixed * mixed).sum(dim=1)

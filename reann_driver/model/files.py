@@ -59,7 +59,7 @@ def read_model_file(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise ModelFileError(f"model file {str(source)!r} does not exist")
     try:
         payload = torch.load(source, map_location="cpu", weights_only=True)
-    except Exception as error:  # noqa: BLE001 - any unpickling failure means "not a model file"
+    except Exception as error:
         raise ModelFileError(
             f"{str(source)!r} is not a reann-driver model file (truncated, corrupt or foreign): {error}"
         ) from error

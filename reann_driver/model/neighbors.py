@@ -144,7 +144,9 @@ def build_graph(
         pbc=torch.as_tensor(pbc_array, device=device),
         species=torch.as_tensor(np.concatenate(species).astype(np.int64), device=device),
         batch=torch.as_tensor(np.concatenate(batches), device=device),
-        edge_index=torch.as_tensor(np.stack([np.concatenate(centres), np.concatenate(neighbours)]), device=device),
+        edge_index=torch.as_tensor(
+            np.stack([np.concatenate(centres), np.concatenate(neighbours)]), device=device
+        ),
         shifts=torch.as_tensor(np.concatenate(shifts).reshape(-1, 3), dtype=dtype, device=device),
     )
 

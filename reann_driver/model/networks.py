@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import pairwise
 
 import torch
 from torch import nn
@@ -58,7 +59,7 @@ class ResidualMLP(nn.Module):
         if not hidden:
             raise ValueError("hidden must list at least one layer width")
         layers: list[nn.Module] = [nn.Linear(n_in, hidden[0]), make_activation(activation)]
-        for previous, width in zip(hidden[:-1], hidden[1:]):
+        for previous, width in pairwise(hidden):
             if previous == width:
                 layers.append(ResidualBlock(width, activation, layer_norm))
             else:
@@ -76,7 +77,9 @@ class ResidualMLP(nn.Module):
 class ElementNetworks(nn.Module):
     """One ``ResidualMLP`` per chemical element; atom a is sent through the network of its element."""
 
-    def __init__(self, n_species: int, n_in: int, hidden: Sequence[int], n_out: int, **kwargs: object) -> None:
+    def __init__(
+        self, n_species: int, n_in: int, hidden: Sequence[int], n_out: int, **kwargs: object
+    ) -> None:
         super().__init__()
         self.n_out = n_out
         self.networks = nn.ModuleList(
@@ -85,7 +88,7 @@ class ElementNetworks(nn.Module):
         )
 
     def forward(self, x: torch.Tensor, groups: Sequence[torch.Tensor]) -> torch.Tensor:
-        """Args: x [n_atoms, n_in]; groups[s] = indices of the atoms of species s. Returns [n_atoms, n_out]."""
+        """x [n_atoms, n_in]; groups[s]: indices of the atoms of species s. Returns [n_atoms, n_out]."""
         out = x.new_zeros(x.shape[0], self.n_out)
         for network, index in zip(self.networks, groups):
             if index.numel():

@@ -102,7 +102,9 @@ class REANN(nn.Module):
         self.density = EmbeddedDensity(self.angular.degree, n_radial, n_orbitals)
         self.initial_coefficients = nn.Parameter(torch.ones(n_species, n_radial))  # c^0 per element
         self.coefficient_updates = nn.ModuleList(
-            ElementNetworks(n_species, n_orbitals, coefficient_hidden, n_radial, zero_last=True, **network_options)
+            ElementNetworks(
+                n_species, n_orbitals, coefficient_hidden, n_radial, zero_last=True, **network_options
+            )
             for _ in range(iterations)
         )
         self.energy_networks = ElementNetworks(n_species, n_orbitals, hidden, 1, **network_options)
@@ -147,7 +149,9 @@ class REANN(nn.Module):
         vectors = positions[neighbour] - positions[centre] + cell_shifts  # r_ij [n_edges, 3]
         distances = torch.linalg.vector_norm(vectors, dim=1)
         neighbour_species = graph.species[neighbour]
-        radial = self.radial(distances, neighbour_species) * cosine_cutoff(distances, self.cutoff).unsqueeze(1)
+        radial = self.radial(distances, neighbour_species) * cosine_cutoff(distances, self.cutoff).unsqueeze(
+            1
+        )
         slots = NeighbourSlots.from_edges(centre, neighbour, graph.n_atoms)
         radial = slots.scatter(radial)  # [n_atoms, n_max, n_radial]
         angular = slots.scatter(self.angular(vectors)).transpose(1, 2)  # [n_atoms, n_angular, n_max]
