@@ -27,6 +27,9 @@ class CartesianAngular(nn.Module):
     sum_{lx+ly+lz=L} L!/(lx!ly!lz!) (...)^2; for two vectors it gives (r_1 . r_2)^L.
     """
 
+    exponents: torch.Tensor
+    weights: torch.Tensor
+
     def __init__(self, l_max: int) -> None:
         super().__init__()
         exponents = cartesian_exponents(l_max)
@@ -54,8 +57,7 @@ class CartesianAngular(nn.Module):
         x = table[:, 0, self.exponents[:, 0]]
         y = table[:, 1, self.exponents[:, 1]]
         z = table[:, 2, self.exponents[:, 2]]
-        weights: torch.Tensor = self.weights
-        return x * y * z * weights.to(vectors.dtype)
+        return x * y * z * self.weights.to(vectors.dtype)
 
 
 class SphericalAngular(nn.Module):

@@ -48,6 +48,8 @@ class EmbeddedDensity(nn.Module):
     change, so the model computes the orbitals once and calls this module T + 1 times.
     """
 
+    degree: torch.Tensor
+
     def __init__(self, degree: list[int], n_radial: int, n_orbitals: int) -> None:
         super().__init__()
         n_l = max(degree) + 1
