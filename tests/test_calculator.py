@@ -56,3 +56,18 @@ def test_cuda_matches_cpu() -> None:
     atoms.calc = REANNCalculator(tiny_model(), device="cuda")
     assert np.isclose(atoms.get_potential_energy(), cpu[0], atol=1e-9)
     assert np.allclose(atoms.get_forces(), cpu[1], atol=1e-9)
+
+
+@pytest.mark.slow
+def test_compiled_model_matches_eager() -> None:
+    atoms = random_crystal(6, "OHH", seed=5)
+    atoms.calc = REANNCalculator(tiny_model(iterations=1))
+    eager = atoms.get_potential_energy(), atoms.get_forces(), atoms.get_stress()
+    atoms.calc = REANNCalculator(tiny_model(iterations=1), compile=True)
+    assert np.isclose(atoms.get_potential_energy(), eager[0], rtol=1e-12, atol=1e-10)
+    assert np.allclose(atoms.get_forces(), eager[1], rtol=1e-10, atol=1e-10)
+    assert np.allclose(atoms.get_stress(), eager[2], rtol=1e-10, atol=1e-10)
+    atoms.rattle(0.05, seed=1)  # a second geometry re-uses the compiled graph (dynamic shapes)
+    compiled_energy = atoms.get_potential_energy()
+    atoms.calc = REANNCalculator(tiny_model(iterations=1))
+    assert np.isclose(compiled_energy, atoms.get_potential_energy(), rtol=1e-12, atol=1e-10)
