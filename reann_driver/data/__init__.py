@@ -1,0 +1,39 @@
+"""Dataset toolkit: read many formats into one standard form, check, describe, split and generate data.
+
+The standard form is an ``ase.Atoms`` (written as extxyz) with energy (eV), forces (eV/Å) and stress
+(eV/Å^3) as single-point calculator results, and ``info`` keys ``source``, ``source_index`` and
+``config_type``. The ``reann-data`` command (``reann_driver.data.cli``) is a thin layer over these functions.
+"""
+
+from .errors import DataError, DataFormatError
+from .formats import detect_format, iter_records, read_frames, write_frames
+from .frames import LabelKeys, make_frame, standardize
+from .recipes import Recipe, SplitRule, load_recipe
+from .split import split_dataset, verify_split
+from .stats import DatasetStatistics, dataset_statistics
+from .units import UNIT_PRESETS, Units, resolve_units
+from .validate import ValidationReport, validate_frames
+
+__all__ = [
+    "UNIT_PRESETS",
+    "DataError",
+    "DataFormatError",
+    "DatasetStatistics",
+    "LabelKeys",
+    "Recipe",
+    "SplitRule",
+    "Units",
+    "ValidationReport",
+    "dataset_statistics",
+    "detect_format",
+    "iter_records",
+    "load_recipe",
+    "make_frame",
+    "read_frames",
+    "resolve_units",
+    "split_dataset",
+    "standardize",
+    "validate_frames",
+    "verify_split",
+    "write_frames",
+]

@@ -1,0 +1,19 @@
+"""Errors of the dataset toolkit: every one names the file and the line or frame at fault."""
+
+from __future__ import annotations
+
+import os
+
+
+class DataError(ValueError):
+    """A dataset problem the user can fix (bad input, refused overwrite, inconsistent manifest)."""
+
+
+class DataFormatError(DataError):
+    """A file that cannot be parsed; the message names the file and the line or frame."""
+
+    def __init__(self, path: str | os.PathLike[str], where: str, problem: str) -> None:
+        self.path = str(path)
+        self.where = where
+        self.problem = problem
+        super().__init__(f"{self.path}: {where}: {problem}" if where else f"{self.path}: {problem}")

@@ -1,0 +1,179 @@
+"""Electronic-structure labelers for generated structures: energy (eV) and forces (eV/Å) of a molecule.
+
+``gfn2-xtb`` (tblite) and ``pbe/cc-pvdz`` (PySCF) are optional extras imported only when used;
+``emt`` (ASE's effective-medium theory) is a fast, unphysical stand-in for demos and tests.
+Atomic-unit results are converted with CODATA 2018 constants.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import metadata
+from typing import Protocol
+
+import numpy as np
+from ase import Atoms
+
+from .errors import DataError
+from .units import CODATA_2018
+
+HARTREE = CODATA_2018["Hartree"]
+BOHR = CODATA_2018["Bohr"]
+
+
+class LabelingFailed(RuntimeError):
+    """A calculation that did not give usable labels (e.g. SCF not converged); the frame is skipped."""
+
+
+@dataclass(frozen=True)
+class Labels:
+    """Energy in eV, forces in eV/Å and, for periodic structures, stress in eV/Å^3 (Voigt or 3x3)."""
+
+    energy: float
+    forces: np.ndarray
+    stress: np.ndarray | None = None
+
+
+class Labeler(Protocol):
+    """Anything with a ``name``, a ``description`` and ``label(atoms) -> Labels``."""
+
+    name: str
+
+    def description(self) -> dict[str, str]: ...
+
+    def label(self, atoms: Atoms) -> Labels: ...
+
+
+def _version(package: str) -> str:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+class XTBLabeler:
+    """GFN2-xTB through tblite (``pip install 'reann-driver[xtb]'``): neutral closed-shell molecules and
+    3D-periodic cells (with stress)."""
+
+    name = "gfn2-xtb"
+
+    def __init__(self, max_iterations: int = 250) -> None:
+        try:
+            from tblite.interface import Calculator  # noqa: F401
+        except ImportError:
+            raise DataError(
+                "the gfn2-xtb labeler needs tblite: pip install 'reann-driver[xtb]' (or pip install tblite)"
+            ) from None
+        self.max_iterations = max_iterations
+
+    def description(self) -> dict[str, str]:
+        return {"labeler": self.name, "method": "GFN2-xTB", "program": f"tblite {_version('tblite')}"}
+
+    def label(self, atoms: Atoms) -> Labels:
+        from tblite.interface import Calculator
+
+        periodic = bool(atoms.pbc.all())
+        if atoms.pbc.any() and not periodic:
+            raise DataError("the gfn2-xtb labeler handles molecules and 3D-periodic cells only")
+        lattice = np.asarray(atoms.cell.array) / BOHR if periodic else None
+        calculator = Calculator(
+            "GFN2-xTB",
+            atoms.numbers,
+            np.asarray(atoms.positions) / BOHR,
+            lattice=lattice,
+            periodic=np.array([True, True, True]) if periodic else None,
+        )
+        calculator.set("verbosity", 0)
+        calculator.set("max-iter", self.max_iterations)
+        try:
+            result = calculator.singlepoint()
+        except RuntimeError as error:
+            raise LabelingFailed(f"tblite: {error}") from None
+        energy = float(result.get("energy")) * HARTREE
+        forces = -np.asarray(result.get("gradient"), dtype=np.float64) * (HARTREE / BOHR)
+        stress = None
+        if periodic:  # tblite's "virial" is dE/dstrain in Hartree (checked against finite strains)
+            stress = np.asarray(result.get("virial"), dtype=np.float64) * HARTREE / atoms.get_volume()
+        return Labels(energy, forces, stress)
+
+
+class PySCFLabeler:
+    """Kohn-Sham DFT with PySCF (``pip install 'reann-driver[pyscf]'``); default PBE/cc-pVDZ, the level
+    of theory of the random-methane archive."""
+
+    name = "pbe/cc-pvdz"
+
+    def __init__(self, xc: str = "PBE", basis: str = "cc-pvdz", max_cycles: int = 100) -> None:
+        try:
+            import pyscf  # noqa: F401
+        except ImportError:
+            raise DataError(
+                "the pbe/cc-pvdz labeler needs PySCF: pip install 'reann-driver[pyscf]'"
+            ) from None
+        self.xc, self.basis, self.max_cycles = xc, basis, max_cycles
+
+    def description(self) -> dict[str, str]:
+        return {
+            "labeler": self.name,
+            "method": f"{self.xc}/{self.basis}",
+            "program": f"pyscf {_version('pyscf')}",
+        }
+
+    def label(self, atoms: Atoms) -> Labels:
+        from pyscf import dft, gto
+
+        if atoms.pbc.any():
+            raise DataError("the pbe/cc-pvdz labeler handles molecules only")
+        molecule = gto.M(
+            atom=[
+                (symbol, tuple(position))
+                for symbol, position in zip(atoms.get_chemical_symbols(), atoms.positions)
+            ],
+            basis=self.basis,
+            unit="Angstrom",
+            charge=0,
+            spin=0,
+            verbose=0,
+        )
+        kohn_sham = dft.RKS(molecule)
+        kohn_sham.xc = self.xc
+        kohn_sham.max_cycle = self.max_cycles
+        energy = kohn_sham.kernel()
+        if not kohn_sham.converged:
+            raise LabelingFailed(f"PySCF SCF not converged in {self.max_cycles} cycles")
+        gradient = kohn_sham.nuc_grad_method().kernel()
+        return Labels(float(energy) * HARTREE, -np.asarray(gradient, dtype=np.float64) * (HARTREE / BOHR))
+
+
+class EMTLabeler:
+    """ASE's EMT: instant and deterministic but not a physical model of molecules (demos and tests only)."""
+
+    name = "emt"
+
+    def description(self) -> dict[str, str]:
+        return {
+            "labeler": self.name,
+            "method": "EMT (not physical for molecules)",
+            "program": f"ase {_version('ase')}",
+        }
+
+    def label(self, atoms: Atoms) -> Labels:
+        from ase.calculators.emt import EMT
+
+        work = atoms.copy()
+        work.calc = EMT()
+        stress = np.array(work.get_stress(voigt=False)) if work.pbc.all() else None
+        return Labels(
+            float(work.get_potential_energy()), np.array(work.get_forces(), dtype=np.float64), stress
+        )
+
+
+LABELERS = {"gfn2-xtb": XTBLabeler, "pbe/cc-pvdz": PySCFLabeler, "emt": EMTLabeler}
+
+
+def make_labeler(name: str) -> Labeler:
+    """A labeler by its ``--labeler`` name."""
+    if name not in LABELERS:
+        raise DataError(f"unknown labeler {name!r}; choose one of {', '.join(LABELERS)}")
+    labeler: Labeler = LABELERS[name]()
+    return labeler
