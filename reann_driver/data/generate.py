@@ -26,8 +26,8 @@ from typing import Any
 import numpy as np
 from ase import Atoms
 from ase.build import molecule
-from ase.neighborlist import neighbor_list
 from tqdm import tqdm
+from vesin import ase_neighbor_list as neighbor_list
 
 from .errors import DataError, DataFormatError
 from .formats import extxyz
@@ -91,7 +91,7 @@ def water_box(rng: np.random.Generator, molecules: int, density: float, sigma: f
         ) + rng.normal(scale=sigma, size=(3 * molecules, 3))
         atoms = Atoms("OH2" * molecules, positions=positions, cell=np.eye(3) * edge, pbc=True)
         atoms.wrap()
-        if neighbor_list("d", atoms, MIN_DISTANCE).size == 0:
+        if neighbor_list("d", atoms, MIN_DISTANCE)[0].size == 0:
             return atoms
     raise DataError(f"could not place {molecules} water molecules at {density} g/cm^3; lower the density")
 

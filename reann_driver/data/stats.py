@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 from ase import Atoms
-from ase.neighborlist import neighbor_list
+from vesin import ase_neighbor_list as neighbor_list
 
 from .frames import frame_energy, frame_forces
 
@@ -125,7 +125,7 @@ class DatasetStatistics:
                 self.values["force"].extend(forces.reshape(-1).tolist())
 
         if self.cutoff is not None and count:
-            centres = neighbor_list("i", atoms, self.cutoff)
+            (centres,) = neighbor_list("i", atoms, self.cutoff)
             per_atom = np.bincount(centres, minlength=count)
             for value in per_atom:
                 self.neighbours.add(float(value))

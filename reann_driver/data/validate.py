@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from ase import Atoms
-from ase.neighborlist import neighbor_list
+from vesin import ase_neighbor_list as neighbor_list
 
 from .frames import frame_energy, frame_forces, frame_stress
 
