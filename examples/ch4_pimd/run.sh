@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Gas-phase CH4 PIMD (8 beads, 300 K): i-PI + reann-driver; the model defaults to the shipped one.
+#   bash examples/ch4_pimd/run.sh [--model M.pt] [--steps N] [--beads P] [--batch-size B] [--device cuda]
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+model="$here/model.pt"
+if [[ "${1:-}" == "--model" ]]; then
+    model="$2"
+    shift 2
+fi
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
+exec python "$here/../run_pimd.py" "$here" --model "$model" --non-periodic "$@"

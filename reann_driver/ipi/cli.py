@@ -1,0 +1,145 @@
+"""``reann-driver``: serve a REANN model to a running i-PI over its socket protocol."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import NoReturn
+
+import click
+
+from reann_driver.model import ModelFileError
+
+from . import protocol
+from .client import Address, connect, serve, unix_socket_path
+from .evaluator import BatchEvaluator, StructureError, TemplateError
+from .memory import keep_freed_memory
+
+EXIT_ERROR = 1  # bad model, template or structure
+EXIT_CONNECTION_LOST = 3  # i-PI went away without sending EXIT
+
+
+def _print_plugin_path(context: click.Context, _parameter: click.Parameter, value: bool) -> None:
+    if value and not context.resilient_parsing:
+        click.echo(Path(__file__).with_name("plugin.py"))
+        context.exit(0)
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option(
+    "--model", "model_path", required=True, type=click.Path(dir_okay=False), help="REANN model file."
+)
+@click.option(
+    "--template",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="Structure file (any ase.io format, i-PI xyz included) with the atoms i-PI simulates, in i-PI's "
+    "order; its chemical symbols give the species.",
+)
+@click.option(
+    "--unix",
+    "unix_address",
+    metavar="ADDRESS",
+    help="Unix socket: i-PI's <address> (the file is SOCKETS_PREFIX + ADDRESS) or a path containing '/'.",
+)
+@click.option("--host", help="TCP host of i-PI's inet socket (default localhost when --port is given).")
+@click.option("--port", type=click.IntRange(1, 65535), help="TCP port of i-PI's inet socket.")
+@click.option(
+    "--sockets-prefix", default="/tmp/ipi_", show_default=True, help="i-PI's sockets_prefix for unix sockets."
+)
+@click.option(
+    "--device",
+    default="cpu",
+    show_default=True,
+    help="cpu, cuda, cuda:N or auto (CUDA when available).",
+)
+@click.option("--dtype", type=click.Choice(["float64", "float32"]), default="float64", show_default=True)
+@click.option(
+    "--non-periodic",
+    is_flag=True,
+    help="Molecule in vacuum: ignore the box i-PI sends (no periodic images, zero virial).",
+)
+@click.option("--extras", is_flag=True, help="Send per-atom energies (eV) to i-PI as JSON extras.")
+@click.option(
+    "--wait",
+    type=click.FloatRange(0),
+    default=60.0,
+    show_default=True,
+    help="Seconds to keep retrying while i-PI is not listening yet.",
+)
+@click.option(
+    "--plugin-path",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_print_plugin_path,
+    help="Print the path of the i-PI PES plugin file (for <pes_path> or i-pi-py_driver -P) and exit.",
+)
+def main(
+    model_path: str,
+    template: str,
+    unix_address: str | None,
+    host: str | None,
+    port: int | None,
+    sockets_prefix: str,
+    device: str,
+    dtype: str,
+    non_periodic: bool,
+    extras: bool,
+    wait: float,
+) -> None:
+    """Connect to a running i-PI and serve REANN energies, forces and virials until i-PI says EXIT.
+
+    Batched <ffsocket>s (i-PI >= 3.3, <batch_size>N</batch_size>) are evaluated N structures at a time in
+    one model call. Exit codes: 0 after EXIT, 1 bad model/template/structure, 2 usage, 3 connection lost.
+    """
+    if unix_address and (host or port):
+        raise click.UsageError("give either --unix or --host/--port, not both")
+    if not unix_address and port is None:
+        raise click.UsageError("give --unix ADDRESS (unix socket) or --port PORT [--host HOST] (inet socket)")
+    if unix_address:
+        address = Address(unix_path=unix_socket_path(unix_address, sockets_prefix))
+    else:
+        assert port is not None
+        address = Address(host=host or "localhost", port=port)
+
+    keep_freed_memory()  # large batches: reuse freed heap instead of page-faulting fresh memory each step
+    try:
+        evaluator = BatchEvaluator.from_files(
+            model_path, template, periodic=not non_periodic, device=device, dtype=dtype, extras=extras
+        )
+    except (ModelFileError, TemplateError, RuntimeError, ValueError) as error:
+        _fail(f"error: {error}", EXIT_ERROR)
+
+    try:
+        sock = connect(address, wait=wait)
+    except OSError as error:
+        _fail(f"error: {error}", EXIT_ERROR)
+    _log(
+        f"connected to i-PI at {address}: {evaluator.n_atoms} atoms, model on {evaluator.device} "
+        f"({dtype}), {'non-periodic' if non_periodic else 'periodic'}"
+    )
+    try:
+        with sock:
+            session = serve(sock, evaluator, log=_log)
+    except protocol.ConnectionClosed as error:
+        _fail(
+            f"error: {error} without sending EXIT (did i-PI stop or crash?); driver stops",
+            EXIT_CONNECTION_LOST,
+        )
+    except (TemplateError, StructureError, protocol.ProtocolError) as error:
+        _fail(f"error: {error}", EXIT_ERROR)
+    per_request = 1e3 * session.seconds_evaluating / max(session.n_requests, 1)
+    _log(
+        f"i-PI sent EXIT: {session.n_structures} structures in {session.n_requests} requests, "
+        f"{per_request:.2f} ms model time per request, {session.seconds_total:.1f} s connected"
+    )
+
+
+def _log(message: str) -> None:
+    click.echo(f"reann-driver: {message}", err=True)
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    _log(message)
+    sys.exit(code)

@@ -1,0 +1,188 @@
+"""Energies, forces and virials of a batch of i-PI structures (atomic units) from one model call.
+
+i-PI works in atomic units (Bohr, Hartree) with the cell h holding lattice vectors as columns; the
+model works in Å and eV with lattice vectors as rows. The conversion factors come from
+``ipi.utils.units`` so that numbers round-trip exactly through i-PI's own output conversions.
+All N structures of a request become ONE flat graph and ONE forward + backward pass.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from ipi.utils.units import unit_to_internal, unit_to_user
+
+from reann_driver.calculator import resolve_device
+from reann_driver.model import REANN, build_graph, load_model, species_indices
+from reann_driver.model.reann import dtype_from_name
+
+ANGSTROM_PER_BOHR = float(unit_to_user("length", "angstrom", 1.0))
+HARTREE_PER_EV = float(unit_to_internal("energy", "electronvolt", 1.0))
+
+
+class TemplateError(ValueError):
+    """The template structure cannot be read, or does not fit the model or the structures i-PI sends."""
+
+
+class StructureError(ValueError):
+    """i-PI sent a structure the model cannot evaluate (non-finite positions, singular cell, ...)."""
+
+
+@dataclass(frozen=True)
+class Results:
+    """Model results in i-PI's atomic units for N structures."""
+
+    energies: np.ndarray  # [n] Hartree
+    forces: np.ndarray  # [n, n_atoms, 3] Hartree/Bohr
+    virials: np.ndarray  # [n, 3, 3] Hartree, -dE/d(strain), oriented as i-PI reads it
+    extras: list[str]  # one JSON string (or "") per structure
+
+
+def read_template_symbols(path: str | os.PathLike[str]) -> list[str]:
+    """Chemical symbols of the first frame of an ASE-readable structure file (i-PI xyz works too)."""
+    import ase.io
+
+    try:
+        atoms = ase.io.read(os.fspath(path), index=0)
+    except FileNotFoundError:
+        raise TemplateError(f"template file {os.fspath(path)!r} does not exist") from None
+    except Exception as error:
+        raise TemplateError(f"cannot read template {os.fspath(path)!r} with ase.io.read: {error}") from None
+    symbols = atoms.get_chemical_symbols()  # type: ignore[union-attr]
+    if not symbols:
+        raise TemplateError(f"template {os.fspath(path)!r} contains no atoms")
+    return symbols
+
+
+class BatchEvaluator:
+    """Evaluate a REANN model on batches of structures that share the template's atoms.
+
+    Args:
+        model: the REANN model.
+        symbols: chemical symbol of every atom, in i-PI's atom order.
+        periodic: use the cell i-PI sends (3D periodic, virials from the strain derivative); with
+            ``False`` the box is ignored (gas-phase molecules) and the virial is returned as zero.
+        device: ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"auto"``.
+        dtype: arithmetic precision of the model (the wire is float64 regardless).
+        extras: add per-atom energies (eV) as JSON extras ``{"atomic_energies": [...]}``.
+        template_name: how error messages name the template.
+    """
+
+    def __init__(
+        self,
+        model: REANN,
+        symbols: Sequence[str],
+        periodic: bool = True,
+        device: str | torch.device = "cpu",
+        dtype: torch.dtype | str = torch.float64,
+        extras: bool = False,
+        template_name: str = "the template",
+    ) -> None:
+        self.device = resolve_device(device)
+        self.dtype = dtype_from_name(dtype)
+        self.model = model.to(device=self.device, dtype=self.dtype).eval()
+        self.periodic = periodic
+        self.extras = extras
+        self.template_name = template_name
+        self.symbols = list(symbols)
+        try:
+            self.species = species_indices(self.symbols, model.species)
+        except ValueError as error:
+            raise TemplateError(f"{template_name}: {error}") from None
+
+    @classmethod
+    def from_files(
+        cls,
+        model_path: str | os.PathLike[str],
+        template_path: str | os.PathLike[str],
+        periodic: bool = True,
+        device: str | torch.device = "cpu",
+        dtype: torch.dtype | str = torch.float64,
+        extras: bool = False,
+    ) -> BatchEvaluator:
+        """Load the model file (``ModelFileError`` if it is not one) and the template's symbols."""
+        model = load_model(model_path)
+        symbols = read_template_symbols(template_path)
+        return cls(
+            model, symbols, periodic, device, dtype, extras, template_name=f"template {template_path!r}"
+        )
+
+    @property
+    def n_atoms(self) -> int:
+        return len(self.symbols)
+
+    def check(self, cells: np.ndarray, positions: np.ndarray) -> None:
+        """Clear errors for structures that do not match the template or cannot be evaluated."""
+        if positions.ndim != 3 or positions.shape[2] != 3:
+            raise StructureError(f"positions must be [n_structures, n_atoms, 3], got shape {positions.shape}")
+        if positions.shape[1] != self.n_atoms:
+            raise TemplateError(
+                f"i-PI sends {positions.shape[1]} atoms per structure but {self.template_name} has "
+                f"{self.n_atoms} atoms: the template must be the structure i-PI simulates, same atoms "
+                "in the same order"
+            )
+        bad = ~np.isfinite(positions).all(axis=2)
+        if bad.any():
+            structure, atom = (int(k) for k in np.argwhere(bad)[0])
+            raise StructureError(
+                f"i-PI sent non-finite positions ({int(bad.sum())} atom(s); first: structure {structure}, "
+                f"atom {atom} {self.symbols[atom]}): the simulation has blown up (time step too large, "
+                "or a model outside its training domain)"
+            )
+        if self.periodic:
+            if not np.isfinite(cells).all():
+                raise StructureError("i-PI sent a non-finite cell")
+            volumes = np.abs(np.linalg.det(cells))
+            if (volumes < 1e-8).any():
+                raise StructureError(
+                    "i-PI sent a cell with zero volume; for a molecule in vacuum use --non-periodic "
+                    "(non_periodic=true for the plugin)"
+                )
+
+    def evaluate(self, cells: np.ndarray, positions: np.ndarray) -> Results:
+        """Energies, forces and virials for N structures in one forward + backward pass.
+
+        Args:
+            cells: [n, 3, 3] i-PI cells h in Bohr (lattice vectors as columns).
+            positions: [n, n_atoms, 3] in Bohr.
+        """
+        cells = np.asarray(cells, dtype=np.float64).reshape(-1, 3, 3)
+        positions = np.asarray(positions, dtype=np.float64).reshape(len(cells), -1, 3)
+        self.check(cells, positions)
+        n_structures = len(cells)
+        positions_angstrom = positions * ANGSTROM_PER_BOHR
+        if self.periodic:
+            cells_angstrom = cells.transpose(0, 2, 1) * ANGSTROM_PER_BOHR  # rows = lattice vectors
+        else:
+            cells_angstrom = np.zeros_like(cells)
+        graph = build_graph(
+            species=[self.species] * n_structures,
+            positions=list(positions_angstrom),
+            cells=list(cells_angstrom),
+            pbcs=[[self.periodic] * 3] * n_structures,
+            cutoff=self.model.cutoff,
+            dtype=self.dtype,
+            device=self.device,
+        )
+        output = self.model(graph, forces=True, stress=self.periodic)
+        energies = _numpy(output["energy"]) * HARTREE_PER_EV
+        forces = _numpy(output["forces"]).reshape(n_structures, -1, 3) * (HARTREE_PER_EV * ANGSTROM_PER_BOHR)
+        if self.periodic:
+            virials = _numpy(output["virial"]).transpose(0, 2, 1) * HARTREE_PER_EV
+        else:
+            virials = np.zeros((n_structures, 3, 3))
+        if self.extras:
+            per_atom = _numpy(output["atomic_energies"]).reshape(n_structures, -1)
+            extras = [json.dumps({"atomic_energies": row.tolist()}) for row in per_atom]
+        else:
+            extras = [""] * n_structures
+        return Results(energies=energies, forces=forces, virials=virials, extras=extras)
+
+
+def _numpy(tensor: torch.Tensor) -> np.ndarray:
+    return tensor.detach().to(device="cpu", dtype=torch.float64).numpy()

@@ -1,0 +1,97 @@
+"""i-PI PES plugin: a REANN model inside i-PI (``<ffdirect>``) or inside ``i-pi-py_driver``.
+
+i-PI loads this file by path, so it uses absolute imports only. ``reann-driver --plugin-path`` prints
+the path. Parameters (``<parameters>{model: m.pt, template: init.xyz}</parameters>`` or
+``i-pi-py_driver -m custom -P PATH -o model=m.pt,template=init.xyz``):
+
+- ``model``: model file; ``template``: structure file giving the chemical symbols in i-PI's order;
+- ``device`` (cpu | cuda | auto, default cpu), ``dtype`` (float64 | float32, default float64);
+- ``non_periodic`` (default false): ignore the box (molecule in vacuum);
+- ``extras`` (default false): per-atom energies (eV) as JSON extras.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from ipi.pes.dummy import Dummy_driver
+
+from reann_driver.ipi.evaluator import BatchEvaluator
+from reann_driver.ipi.memory import keep_freed_memory
+
+__DRIVER_NAME__ = "reann"
+__DRIVER_CLASS__ = "REANNDriver"
+
+Result = tuple[float, np.ndarray, np.ndarray, str]
+
+
+class REANNDriver(Dummy_driver):
+    """i-PI ``Dummy_driver`` contract: ``compute(cell, pos)`` for one structure or lists of structures.
+
+    Inputs are i-PI's h (Bohr, lattice vectors as columns) and positions [n_atoms, 3] in Bohr; results
+    are (energy in Hartree, forces [n_atoms, 3] in Hartree/Bohr, virial [3, 3] in Hartree, extras).
+    A list of structures is evaluated in ONE model call (use ``<batch_size>`` in ``<ffdirect>``).
+    """
+
+    def __init__(
+        self,
+        model: str,
+        template: str,
+        device: str = "cpu",
+        dtype: str = "float64",
+        non_periodic: bool = False,
+        extras: bool = False,
+        *args: Any,
+        **kwargs: Any,
+    ) -> None:
+        self.model_path = str(model)
+        self.template_path = str(template)
+        self.device = str(device)
+        self.dtype = str(dtype)
+        self.non_periodic = _boolean(non_periodic, "non_periodic")
+        self.with_extras = _boolean(extras, "extras")
+        super().__init__(*args, **kwargs)  # calls check_parameters
+
+    def check_parameters(self) -> None:
+        """Load the model and the template (clear errors for bad files)."""
+        keep_freed_memory()  # see reann_driver.ipi.memory: large batches stop page-faulting every step
+        self.evaluator = BatchEvaluator.from_files(
+            self.model_path,
+            self.template_path,
+            periodic=not self.non_periodic,
+            device=self.device,
+            dtype=self.dtype,
+            extras=self.with_extras,
+        )
+
+    def compute_structure(self, cell: np.ndarray, pos: np.ndarray) -> Result:
+        return self._compute_batch([cell], [pos])[0]
+
+    def compute(self, cell: Any, pos: Any) -> Any:
+        if isinstance(cell, list):
+            if not isinstance(pos, list) or len(cell) != len(pos):
+                raise ValueError("batched evaluation needs lists of cells and positions of equal length")
+            return self._compute_batch(cell, pos)
+        return self.compute_structure(cell, pos)
+
+    def _compute_batch(self, cells: list[np.ndarray], positions: list[np.ndarray]) -> list[Result]:
+        results = self.evaluator.evaluate(
+            np.stack([np.asarray(c, dtype=np.float64).reshape(3, 3) for c in cells]),
+            np.stack([np.asarray(p, dtype=np.float64).reshape(-1, 3) for p in positions]),
+        )
+        return [
+            (float(results.energies[k]), results.forces[k], results.virials[k], results.extras[k])
+            for k in range(len(cells))
+        ]
+
+
+def _boolean(value: Any, name: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in {"true", "1", "yes"}:
+        return True
+    if text in {"false", "0", "no"}:
+        return False
+    raise ValueError(f"parameter {name} must be true or false, got {value!r}")

@@ -1,0 +1,221 @@
+"""End to end with a real i-PI: the CH4 PIMD example (4 beads, 20 steps) driven by reann-driver.
+
+The potential energy of every bead that i-PI wrote must equal REANNCalculator's energy of the bead
+positions i-PI wrote (full-precision binary trajectory) to 1e-8 eV, batched and unbatched, on unix and
+inet sockets; and the driver must stop quickly and loudly when i-PI dies.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from ase import Atoms
+from click.testing import CliRunner
+
+import reann_driver
+import reann_driver.ipi.plugin as plugin_module
+from reann_driver.ipi.evaluator import ANGSTROM_PER_BOHR, read_template_symbols
+from reann_driver.ipi.launch import ipi_command, prepare_input, read_socket_spec, run_ipi_with_driver
+from reann_driver.ipi.outputs import read_binary_trajectory, read_properties
+
+pytestmark = pytest.mark.ipi
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "ch4_pimd"
+N_BEADS, N_STEPS = 4, 20
+
+
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory) -> Path:
+    """An untrained tiny model; its weights are scaled down so that 20 PIMD steps stay gentle."""
+    torch.manual_seed(3)
+    model = reann_driver.REANN(["H", "C"], n_radial=4, l_max=1, hidden=(16, 16), iterations=1)
+    with torch.no_grad():
+        for parameter in model.energy_networks.parameters():
+            parameter.mul_(0.5)
+    path = tmp_path_factory.mktemp("model") / "tiny.pt"
+    model.save(str(path))
+    return path
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("localhost", 0))
+        return int(probe.getsockname()[1])
+
+
+def prepare_run(
+    folder: Path,
+    batch_size: int,
+    inet: bool = False,
+    steps: int = N_STEPS,
+    plugin: dict[str, str] | None = None,
+    consolidate: bool = True,
+) -> Path:
+    """The CH4 example with 4 beads, a unique socket and full-precision per-bead outputs every step."""
+    (folder / "init.xyz").write_text((EXAMPLE / "init.xyz").read_text())
+    prepare_input(
+        EXAMPLE / "input.xml",
+        folder / "input.xml",
+        total_steps=steps,
+        nbeads=N_BEADS,
+        batch_size=batch_size,
+        unix_address=None if inet else f"reann-test-{uuid.uuid4().hex[:10]}",
+        inet_port=free_port() if inet else None,
+        plugin_parameters=plugin,
+    )
+    tree = ET.parse(folder / "input.xml")
+    root = tree.getroot()
+    root.set("floatformat", "%.17e")
+    for element in root.iter("ffsocket"):  # False: POSDATA, STATUS, GETFORCE as separate messages
+        ET.SubElement(element, "consolidate_messages").text = str(consolidate)
+    output = root.find("output")
+    assert output is not None
+    output.clear()
+    output.set("prefix", "t")
+    properties = ET.SubElement(output, "properties", stride="1", filename="out")
+    properties.text = "[ step, bead_potentials{electronvolt}, kinetic_cv{electronvolt} ]"
+    trajectory = ET.SubElement(output, "trajectory", stride="1", filename="pos", format="bin")
+    trajectory.text = "positions"  # atomic units, float64
+    tree.write(folder / "input.xml")
+    return folder / "input.xml"
+
+
+def check_bead_energies(folder: Path, model_file: Path) -> None:
+    table = read_properties(folder / "t.out")
+    potentials = table["bead_potentials{electronvolt}"]
+    assert potentials.shape == (N_STEPS + 1, N_BEADS)
+    symbols = read_template_symbols(folder / "init.xyz")
+    calculator = reann_driver.REANNCalculator(model_file)
+    for bead in range(N_BEADS):
+        _, positions = read_binary_trajectory(folder / f"t.pos_{bead}.bin")
+        assert positions.shape == (N_STEPS + 1, len(symbols), 3)
+        for step in range(N_STEPS + 1):
+            atoms = Atoms(symbols, positions=positions[step] * ANGSTROM_PER_BOHR, pbc=False)
+            atoms.calc = calculator
+            assert potentials[step, bead] == pytest.approx(atoms.get_potential_energy(), abs=1e-8)
+    # the beads really moved apart and along the trajectory: the comparison is not trivial
+    assert np.ptp(potentials) > 1e-3
+
+
+@pytest.mark.parametrize("batch_size", [N_BEADS, 1], ids=["batched", "unbatched"])
+def test_unix_socket_bead_energies(tmp_path, model_file, batch_size):
+    # the unbatched run also uses i-PI's other message order (no consolidated POSDATA + GETFORCE)
+    input_xml = prepare_run(tmp_path, batch_size, consolidate=batch_size > 1)
+    driver = ["--model", str(model_file), "--template", "init.xyz", "--non-periodic"]
+    summary = run_ipi_with_driver(input_xml, tmp_path, driver, timeout=60)
+    log = (tmp_path / "driver.log").read_text()
+    assert summary.ok, log + (tmp_path / "ipi.log").read_text()[-2000:]
+    assert f"batch size {batch_size}" in log
+    assert f"{(N_STEPS + 1) * N_BEADS} structures in {(N_STEPS + 1) * N_BEADS // batch_size} requests" in log
+    check_bead_energies(tmp_path, model_file)
+
+
+def test_inet_socket_bead_energies(tmp_path, model_file):
+    input_xml = prepare_run(tmp_path, N_BEADS, inet=True)
+    driver = ["--model", str(model_file), "--template", "init.xyz", "--non-periodic"]
+    summary = run_ipi_with_driver(input_xml, tmp_path, driver, timeout=60)
+    assert summary.ok, (tmp_path / "driver.log").read_text() + (tmp_path / "ipi.log").read_text()[-2000:]
+    check_bead_energies(tmp_path, model_file)
+
+
+def test_ffdirect_plugin_bead_energies(tmp_path, model_file):
+    """The same model inside i-PI: <ffdirect><pes>custom</pes> with the plugin file, batched."""
+    plugin = {"model": str(model_file), "template": "init.xyz", "non_periodic": "true"}
+    input_xml = prepare_run(tmp_path, N_BEADS, plugin=plugin)
+    assert "<ffdirect" in input_xml.read_text() and "<ffsocket" not in input_xml.read_text()
+    summary = run_ipi_with_driver(input_xml, tmp_path, None, timeout=60)
+    assert summary.ok, (tmp_path / "ipi.log").read_text()[-3000:]
+    check_bead_energies(tmp_path, model_file)
+
+
+def test_plugin_under_stock_python_client(tmp_path, model_file):
+    """The plugin file through i-PI's own client: i-pi-py_driver -m custom -P plugin.py -o ..."""
+    input_xml = prepare_run(tmp_path, N_BEADS)
+    spec = read_socket_spec(input_xml)
+    assert spec.address.unix_path is not None
+    address = spec.address.unix_path.removeprefix("/tmp/ipi_")
+    client = [sys.executable, str(Path(sys.executable).with_name("i-pi-py_driver")), "-u", "-a", address]
+    client += ["-m", "custom", "-P", str(Path(plugin_module.__file__))]
+    client += ["-o", f"model={model_file},template=init.xyz,non_periodic=true"]
+    summary = run_ipi_with_driver(input_xml, tmp_path, None, timeout=60, client_command=client)
+    assert summary.ok, (tmp_path / "driver.log").read_text()[-3000:]
+    check_bead_energies(tmp_path, model_file)
+
+
+def test_driver_exits_quickly_when_ipi_is_killed(tmp_path, model_file):
+    input_xml = prepare_run(tmp_path, N_BEADS, steps=1_000_000)
+    spec = read_socket_spec(input_xml)
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    ipi = subprocess.Popen([*ipi_command(), str(input_xml)], cwd=tmp_path, stdout=subprocess.DEVNULL, env=env)
+    driver = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "reann_driver.ipi",
+            *spec.driver_arguments(),
+            "--model",
+            str(model_file),
+            "--template",
+            "init.xyz",
+            "--non-periodic",
+        ],
+        cwd=tmp_path,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        deadline = time.monotonic() + 40
+        while not _has_rows(tmp_path / "t.out", 5):  # the simulation is running
+            assert time.monotonic() < deadline and driver.poll() is None and ipi.poll() is None
+            time.sleep(0.05)
+        ipi.send_signal(signal.SIGKILL)
+        killed = time.monotonic()
+        _, stderr = driver.communicate(timeout=10)
+        elapsed = time.monotonic() - killed
+    finally:
+        for process in (ipi, driver):
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+        if spec.address.unix_path and os.path.exists(spec.address.unix_path):
+            os.unlink(spec.address.unix_path)
+    assert elapsed < 2.0
+    assert driver.returncode == 3
+    assert "closed the connection" in stderr and "without sending EXIT" in stderr
+
+
+def _has_rows(path: Path, n_rows: int) -> bool:
+    try:
+        return sum(1 for line in path.read_text().splitlines() if line and not line.startswith("#")) >= n_rows
+    except FileNotFoundError:
+        return False
+
+
+def test_example_launcher_prints_speed_and_kinetic_energy(tmp_path, model_file):
+    """examples/run_pimd.py, the main job's launcher, on a short CH4 run."""
+    spec = importlib.util.spec_from_file_location("run_pimd", EXAMPLE.parent / "run_pimd.py")
+    assert spec is not None and spec.loader is not None
+    launcher = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(launcher)
+    arguments = [str(EXAMPLE), "--model", str(model_file), "--non-periodic", "--steps", "60", "--beads", "4"]
+    result = CliRunner().invoke(launcher.main, [*arguments, "--output", str(tmp_path / "run")])
+    assert result.exit_code == 0, result.output
+    assert re.search(r"speed: [0-9.]+ steps/s", result.output)
+    assert re.search(r"kinetic_cv\): [0-9.]+ ± [0-9.]+ eV", result.output)
+    assert "batch size 4" in (tmp_path / "run" / "driver.log").read_text()
+    result = CliRunner().invoke(launcher.main, [*arguments, "--output", str(tmp_path / "run")])
+    assert result.exit_code != 0 and "exists" in result.output  # never overwrites a run
