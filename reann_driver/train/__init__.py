@@ -1,0 +1,38 @@
+"""Training, evaluation and export of REANN models (``reann train``, ``reann eval``, ``reann export``)."""
+
+from .checkpoints import CheckpointError, load_checkpoint, model_from_checkpoint
+from .config import Config, ConfigError, config_from_dict, defaults_template, load_config
+from .data import DataError, collate, prepare, read_structures
+from .evaluate import Evaluation, evaluate_structures, parity_plot, predict, write_predictions
+from .export import export_model
+from .metrics import error_table, format_error_table
+from .reference import fit_reference_energies
+from .trainer import Trainer, TrainingError, TrainingResult, train
+
+__all__ = [
+    "CheckpointError",
+    "Config",
+    "ConfigError",
+    "DataError",
+    "Evaluation",
+    "Trainer",
+    "TrainingError",
+    "TrainingResult",
+    "collate",
+    "config_from_dict",
+    "defaults_template",
+    "error_table",
+    "evaluate_structures",
+    "export_model",
+    "fit_reference_energies",
+    "format_error_table",
+    "load_checkpoint",
+    "load_config",
+    "model_from_checkpoint",
+    "parity_plot",
+    "predict",
+    "prepare",
+    "read_structures",
+    "train",
+    "write_predictions",
+]

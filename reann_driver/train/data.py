@@ -1,0 +1,161 @@
+"""Labelled structures for training: read the standard extxyz once, precompute neighbour lists, batch.
+
+Each structure is turned into a single-structure graph (vesin neighbour list) when it is read; a
+batch is the concatenation of its structures' graphs with atom indices shifted by the atoms before
+them, so that no neighbour list is recomputed during training.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from ase import Atoms
+from ase.data import chemical_symbols
+from ase.io import read
+
+from ..model import Graph, build_graph
+
+__all__ = ["Batch", "DataError", "LabelledStructure", "collate", "prepare", "read_structures", "species_of"]
+
+
+class DataError(ValueError):
+    """A data file that cannot be used for training (unreadable, unlabelled frames, unknown elements)."""
+
+
+@dataclass(frozen=True)
+class LabelledStructure:
+    """One structure with its neighbour list and reference labels (eV, eV/Å, eV/Å^3)."""
+
+    graph: Graph  # single-structure graph, float64 on CPU
+    energy: float
+    forces: torch.Tensor  # [n_atoms, 3] float64
+    stress: torch.Tensor | None  # [3, 3] float64 (ASE sign) or None
+
+    @property
+    def n_atoms(self) -> int:
+        return self.graph.n_atoms
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Structures concatenated into one graph with their labels."""
+
+    graph: Graph
+    energy: torch.Tensor  # [n_structures]
+    forces: torch.Tensor  # [n_atoms, 3]
+    stress: torch.Tensor  # [n_structures, 3, 3], zeros where absent
+    has_stress: torch.Tensor  # [n_structures] bool
+    n_atoms: torch.Tensor  # [n_structures] atoms per structure (float, for per-atom normalisation)
+
+
+def read_structures(path: str | Path) -> list[Atoms]:
+    """All frames of a standard-form extxyz with energy and forces; errors name the file and frame."""
+    source = Path(path)
+    if not source.is_file():
+        raise DataError(f"data file {str(source)!r} does not exist")
+    try:
+        frames = read(source, index=":")
+    except Exception as error:  # ase raises many types for malformed files
+        raise DataError(f"cannot read {str(source)!r}: {error}") from error
+    if not isinstance(frames, list):
+        frames = [frames]
+    if not frames:
+        raise DataError(f"{str(source)!r} holds no frames")
+    for index, atoms in enumerate(frames):
+        try:
+            atoms.get_potential_energy()
+            atoms.get_forces()
+        except Exception as error:  # missing calculator or results
+            raise DataError(f"{source}, frame {index}: no energy or forces ({error})") from error
+    return frames
+
+
+def _stress_of(atoms: Atoms) -> np.ndarray | None:
+    calc = atoms.calc
+    if calc is None or "stress" not in getattr(calc, "results", {}):
+        return None
+    return np.asarray(atoms.get_stress(voigt=False), dtype=np.float64)
+
+
+def prepare(
+    frames: Sequence[Atoms], species: Sequence[str], cutoff: float, source: str = "data"
+) -> list[LabelledStructure]:
+    """Precompute the neighbour list of every frame (float64, CPU)."""
+    lookup = {symbol: index for index, symbol in enumerate(species)}
+    structures = []
+    for index, atoms in enumerate(frames):
+        symbols = atoms.get_chemical_symbols()
+        unknown = sorted(set(symbols) - lookup.keys())
+        if unknown:
+            raise DataError(
+                f"{source}, frame {index}: element(s) {unknown} not in the model species {species}"
+            )
+        energy = float(atoms.get_potential_energy())
+        forces = np.asarray(atoms.get_forces(), dtype=np.float64)
+        stress = _stress_of(atoms)
+        if not np.isfinite(energy) or not np.all(np.isfinite(forces)):
+            raise DataError(f"{source}, frame {index}: non-finite energy or forces")
+        try:
+            graph = build_graph(
+                species=[np.array([lookup[s] for s in symbols], dtype=np.int64)],
+                positions=[atoms.get_positions()],
+                cells=[np.asarray(atoms.get_cell())],
+                pbcs=[atoms.get_pbc()],
+                cutoff=cutoff,
+            )
+        except ValueError as error:
+            raise DataError(f"{source}, frame {index}: {error}") from error
+        structures.append(
+            LabelledStructure(
+                graph=graph,
+                energy=energy,
+                forces=torch.from_numpy(forces),
+                stress=None if stress is None else torch.from_numpy(stress),
+            )
+        )
+    return structures
+
+
+def collate(
+    structures: Sequence[LabelledStructure],
+    dtype: torch.dtype = torch.float64,
+    device: torch.device | str | None = None,
+) -> Batch:
+    """One batch graph from single-structure graphs (atom indices offset by the preceding atoms)."""
+    if not structures:
+        raise ValueError("cannot collate an empty list of structures")
+    graphs = [s.graph for s in structures]
+    sizes = torch.tensor([g.n_atoms for g in graphs])
+    offsets = torch.cumsum(sizes, 0) - sizes
+    edge_index = torch.cat([g.edge_index + offset for g, offset in zip(graphs, offsets.tolist())], dim=1)
+    batch_index = torch.repeat_interleave(torch.arange(len(graphs)), sizes)
+    graph = Graph(
+        positions=torch.cat([g.positions for g in graphs]),
+        cell=torch.cat([g.cell for g in graphs]),
+        pbc=torch.cat([g.pbc for g in graphs]),
+        species=torch.cat([g.species for g in graphs]),
+        batch=batch_index,
+        edge_index=edge_index,
+        shifts=torch.cat([g.shifts for g in graphs]),
+    ).to(device=device, dtype=dtype)
+    zero_stress = torch.zeros(3, 3, dtype=torch.float64)
+    return Batch(
+        graph=graph,
+        energy=torch.tensor([s.energy for s in structures], dtype=dtype, device=device),
+        forces=torch.cat([s.forces for s in structures]).to(device=device, dtype=dtype),
+        stress=torch.stack([zero_stress if s.stress is None else s.stress for s in structures]).to(
+            device=device, dtype=dtype
+        ),
+        has_stress=torch.tensor([s.stress is not None for s in structures], device=device),
+        n_atoms=sizes.to(device=device, dtype=dtype),
+    )
+
+
+def species_of(frames: Sequence[Atoms]) -> list[str]:
+    """Elements present in the frames, ordered by atomic number."""
+    numbers = sorted({int(z) for atoms in frames for z in atoms.numbers})
+    return [chemical_symbols[z] for z in numbers]

@@ -1,0 +1,125 @@
+"""Evaluate a model on labelled structures: error tables, per-frame predictions, parity plots."""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from ase import Atoms
+from ase.calculators.singlepoint import SinglePointCalculator
+from ase.io import write
+
+from ..model import REANN, graph_from_atoms
+from ..model.files import atomic_write_bytes
+from .metrics import error_table
+
+
+@dataclass
+class Evaluation:
+    """Predictions of a model on frames (eV, eV/Å) and their error table."""
+
+    energies: np.ndarray  # [n_structures]
+    forces: list[np.ndarray]  # per structure [n_atoms, 3]
+    metrics: dict[str, Any]
+
+
+def predict(
+    model: REANN, frames: Sequence[Atoms], batch_size: int = 16, device: torch.device | str | None = None
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Energies [n_structures] (eV) and forces (per structure [n_atoms, 3], eV/Å) in evaluation mode."""
+    model = model.to(device or model.device).eval()
+    energies: list[np.ndarray] = []
+    forces: list[np.ndarray] = []
+    for start in range(0, len(frames), batch_size):
+        chunk = frames[start : start + batch_size]
+        graph = graph_from_atoms(chunk, model.species, model.cutoff, dtype=model.dtype, device=model.device)
+        output = model(graph, forces=True)
+        energies.append(output["energy"].detach().cpu().double().numpy())
+        flat = output["forces"].detach().cpu().double().numpy()
+        sizes = np.cumsum([len(a) for a in chunk])[:-1]
+        forces.extend(np.split(flat, sizes))
+    return np.concatenate(energies), forces
+
+
+def evaluate_structures(
+    model: REANN, frames: Sequence[Atoms], batch_size: int = 16, device: torch.device | str | None = None
+) -> Evaluation:
+    """Predict ``frames`` and compare with their stored energies and forces."""
+    energies, forces = predict(model, frames, batch_size, device)
+    metrics = error_table(
+        energy_ref=np.array([a.get_potential_energy() for a in frames]),
+        energy_pred=energies,
+        n_atoms=np.array([len(a) for a in frames]),
+        forces_ref=np.concatenate([a.get_forces() for a in frames]),
+        forces_pred=np.concatenate(forces),
+        symbols=[s for a in frames for s in a.get_chemical_symbols()],
+    )
+    return Evaluation(energies, forces, metrics)
+
+
+def write_predictions(frames: Sequence[Atoms], evaluation: Evaluation, path: str | os.PathLike[str]) -> None:
+    """extxyz with the predictions as calculator results and the references in ``REF_energy`` (info)
+    and ``REF_forces`` (arrays); written atomically."""
+    output = []
+    for atoms, energy, forces in zip(frames, evaluation.energies, evaluation.forces):
+        copy = atoms.copy()
+        copy.info["REF_energy"] = float(atoms.get_potential_energy())
+        copy.arrays["REF_forces"] = np.asarray(atoms.get_forces(), dtype=np.float64)
+        copy.calc = SinglePointCalculator(copy, energy=float(energy), forces=forces)
+        output.append(copy)
+
+    def dump(stream: Any) -> None:
+        text = io.StringIO()
+        write(text, output, format="extxyz")
+        stream.write(text.getvalue().encode())
+
+    atomic_write_bytes(path, dump)
+
+
+def parity_plot(frames: Sequence[Atoms], evaluation: Evaluation, path: str | os.PathLike[str]) -> None:
+    """PNG with energy-per-atom and force-component parity panels (reference vs predicted)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n_atoms = np.array([len(a) for a in frames])
+    energy_ref = np.array([a.get_potential_energy() for a in frames]) / n_atoms
+    energy_pred = evaluation.energies / n_atoms
+    forces_ref = np.concatenate([a.get_forces() for a in frames]).ravel()
+    forces_pred = np.concatenate(evaluation.forces).ravel()
+    metrics = evaluation.metrics
+    figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4.6), constrained_layout=True)
+    panels = (
+        (
+            left,
+            energy_ref,
+            energy_pred,
+            "energy (eV/atom)",
+            f"RMSE {metrics['energy_rmse_per_atom_meV']:.2f} meV/atom",
+        ),
+        (
+            right,
+            forces_ref,
+            forces_pred,
+            "force component (eV/Å)",
+            f"RMSE {metrics['force_rmse_meV_per_A']:.1f} meV/Å",
+        ),
+    )
+    for axis, reference, predicted, label, title in panels:
+        low, high = float(min(reference.min(), predicted.min())), float(max(reference.max(), predicted.max()))
+        axis.plot([low, high], [low, high], color="0.6", linewidth=1)
+        axis.scatter(reference, predicted, s=4, alpha=0.5)
+        axis.set_xlabel(f"reference {label}")
+        axis.set_ylabel(f"predicted {label}")
+        axis.set_title(title)
+        axis.locator_params(nbins=5)
+    target = Path(path)
+    atomic_write_bytes(target, lambda stream: figure.savefig(stream, format="png", dpi=120))
+    plt.close(figure)
