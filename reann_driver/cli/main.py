@@ -110,8 +110,8 @@ def evaluate(
     Example:
       reann eval runs/water/model.pt water/test.extxyz --predictions pred.extxyz --plot parity.png
     """
+    from ..atomic import atomic_write_bytes
     from ..calculator import resolve_device
-    from ..model.files import atomic_write_bytes
     from ..train import (
         evaluate_structures,
         format_error_table,

@@ -9,14 +9,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from ..atomic import atomic_path, umask_mode
 from .errors import DataError
-
-
-def _umask_mode(mode: int) -> int:
-    """``mode`` restricted by the process umask (what ``open``/``mkdir`` would have given)."""
-    umask = os.umask(0)
-    os.umask(umask)
-    return mode & ~umask
 
 
 def refuse_overwrite(path: str | os.PathLike[str], force: bool) -> None:
@@ -27,21 +21,11 @@ def refuse_overwrite(path: str | os.PathLike[str], force: bool) -> None:
 
 @contextmanager
 def atomic_file(path: str | os.PathLike[str], force: bool = False) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; on success it replaces ``path``, on failure it is removed."""
-    target = Path(path)
-    refuse_overwrite(target, force)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(handle)
-    temporary = Path(name)
-    os.chmod(temporary, _umask_mode(0o666))
-    try:
+    """Yield a temporary path beside ``path``; on success it replaces ``path``, on failure it is removed.
+    An existing ``path`` is replaced only with ``force``."""
+    refuse_overwrite(path, force)
+    with atomic_path(path) as temporary:
         yield temporary
-        with open(temporary, "rb+") as stream:
-            os.fsync(stream.fileno())
-        os.replace(temporary, target)
-    finally:
-        temporary.unlink(missing_ok=True)
 
 
 @contextmanager
@@ -52,7 +36,7 @@ def atomic_directory(path: str | os.PathLike[str], force: bool = False) -> Itera
     refuse_overwrite(target, force)
     target.parent.mkdir(parents=True, exist_ok=True)
     temporary = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
-    os.chmod(temporary, _umask_mode(0o777))
+    os.chmod(temporary, umask_mode(0o777))
     try:
         yield temporary
         if target.exists():

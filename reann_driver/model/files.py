@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from ..atomic import atomic_write_bytes
 from .reann import REANN, dtype_from_name
 
 FORMAT = "reann-driver/model"
@@ -22,22 +22,6 @@ FORMAT_VERSION = 1
 
 class ModelFileError(ValueError):
     """A file that is not a readable reann-driver model (missing, truncated, foreign or corrupt)."""
-
-
-def atomic_write_bytes(path: str | os.PathLike[str], write: Any) -> None:
-    """Call ``write(file_object)`` on a temporary file beside ``path`` and rename it into place."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            write(stream)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def save_model(model: REANN, path: str | os.PathLike[str], metadata: dict[str, Any] | None = None) -> None:
@@ -52,27 +36,39 @@ def save_model(model: REANN, path: str | os.PathLike[str], metadata: dict[str, A
     atomic_write_bytes(path, lambda stream: torch.save(payload, stream))
 
 
-def read_model_file(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """The checked contents of a model file (config, metadata, state_dict) without building the model."""
+def read_tagged_file(
+    path: str | os.PathLike[str], kind: str, file_format: str, version: int, error: type[Exception]
+) -> dict[str, Any]:
+    """Load a ``torch.save`` dict tagged with ``format``/``format_version`` safely (``weights_only=True``).
+
+    ``kind`` names the file in messages ("model file", "checkpoint"); ``error`` is raised for a missing,
+    truncated, corrupt, foreign or newer file.
+    """
     source = Path(path)
     if not source.is_file():
-        raise ModelFileError(f"model file {str(source)!r} does not exist")
+        raise error(f"{kind} {str(source)!r} does not exist")
     try:
         payload = torch.load(source, map_location="cpu", weights_only=True)
-    except Exception as error:
-        raise ModelFileError(
-            f"{str(source)!r} is not a reann-driver model file (truncated, corrupt or foreign): {error}"
-        ) from error
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise ModelFileError(f"{str(source)!r} is a torch file but not a reann-driver model file")
-    if payload.get("format_version") != FORMAT_VERSION:
-        raise ModelFileError(
-            f"{str(source)!r} has model format version {payload.get('format_version')}, "
-            f"this reann-driver reads version {FORMAT_VERSION}"
+    except Exception as problem:  # any unpickling failure means "not such a file"
+        raise error(
+            f"{str(source)!r} is not a reann-driver {kind} (truncated, corrupt or foreign): {problem}"
+        ) from problem
+    if not isinstance(payload, dict) or payload.get("format") != file_format:
+        raise error(f"{str(source)!r} is a torch file but not a reann-driver {kind}")
+    if payload.get("format_version") != version:
+        raise error(
+            f"{str(source)!r} has {kind} format version {payload.get('format_version')}, "
+            f"this reann-driver reads version {version}"
         )
+    return payload
+
+
+def read_model_file(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The checked contents of a model file (config, metadata, state_dict) without building the model."""
+    payload = read_tagged_file(path, "model file", FORMAT, FORMAT_VERSION, ModelFileError)
     for key in ("config", "state_dict"):
         if not isinstance(payload.get(key), dict):
-            raise ModelFileError(f"{str(source)!r} lacks its {key!r} section")
+            raise ModelFileError(f"{str(path)!r} lacks its {key!r} section")
     return payload
 
 

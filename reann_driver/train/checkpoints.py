@@ -9,8 +9,9 @@ from typing import Any
 
 import torch
 
+from ..atomic import atomic_write_bytes
 from ..model import REANN
-from ..model.files import atomic_write_bytes
+from ..model.files import read_tagged_file
 
 FORMAT = "reann-driver/checkpoint"
 FORMAT_VERSION = 1
@@ -44,18 +45,7 @@ def save_checkpoint(path: str | os.PathLike[str], state: dict[str, Any]) -> None
 
 def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Read a checkpoint written by ``save_checkpoint`` (CPU tensors)."""
-    source = Path(path)
-    if not source.is_file():
-        raise CheckpointError(f"checkpoint {str(source)!r} does not exist")
-    try:
-        payload = torch.load(source, map_location="cpu", weights_only=True)
-    except Exception as error:  # any unpickling failure means "not a checkpoint"
-        raise CheckpointError(f"{str(source)!r} is not a readable checkpoint: {error}") from error
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise CheckpointError(f"{str(source)!r} is not a reann-driver training checkpoint")
-    if payload.get("format_version") != FORMAT_VERSION:
-        raise CheckpointError(f"{str(source)!r} has checkpoint version {payload.get('format_version')}")
-    return payload
+    return read_tagged_file(path, "checkpoint", FORMAT, FORMAT_VERSION, CheckpointError)
 
 
 def resolve_checkpoint(path: str | os.PathLike[str]) -> Path:

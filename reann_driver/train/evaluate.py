@@ -15,8 +15,8 @@ from ase import Atoms
 from ase.calculators.singlepoint import SinglePointCalculator
 from ase.io import write
 
+from ..atomic import atomic_write_bytes
 from ..model import REANN, graph_from_atoms
-from ..model.files import atomic_write_bytes
 from .metrics import error_table
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..model.files import atomic_write_bytes
+from ..atomic import atomic_write_bytes
 from .data import Batch
 
 _FIELDS = (
