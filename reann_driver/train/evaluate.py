@@ -120,6 +120,7 @@ def parity_plot(frames: Sequence[Atoms], evaluation: Evaluation, path: str | os.
         axis.set_ylabel(f"predicted {label}")
         axis.set_title(title)
         axis.locator_params(nbins=5)
+        axis.ticklabel_format(useOffset=False)
     target = Path(path)
     atomic_write_bytes(target, lambda stream: figure.savefig(stream, format="png", dpi=120))
     plt.close(figure)
