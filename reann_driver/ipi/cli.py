@@ -10,10 +10,10 @@ import click
 
 from reann_driver.model import ModelFileError
 
+from ..memory import keep_freed_memory
 from . import protocol
 from .client import Address, connect, serve, unix_socket_path
 from .evaluator import BatchEvaluator, StructureError, TemplateError
-from .memory import keep_freed_memory
 
 EXIT_ERROR = 1  # bad model, template or structure
 EXIT_CONNECTION_LOST = 3  # i-PI went away without sending EXIT

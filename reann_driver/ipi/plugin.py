@@ -18,7 +18,7 @@ import numpy as np
 from ipi.pes.dummy import Dummy_driver
 
 from reann_driver.ipi.evaluator import BatchEvaluator
-from reann_driver.ipi.memory import keep_freed_memory
+from reann_driver.memory import keep_freed_memory
 
 __DRIVER_NAME__ = "reann"
 __DRIVER_CLASS__ = "REANNDriver"
@@ -55,7 +55,7 @@ class REANNDriver(Dummy_driver):
 
     def check_parameters(self) -> None:
         """Load the model and the template (clear errors for bad files)."""
-        keep_freed_memory()  # see reann_driver.ipi.memory: large batches stop page-faulting every step
+        keep_freed_memory()  # see reann_driver.memory: large batches stop page-faulting every step
         self.evaluator = BatchEvaluator.from_files(
             self.model_path,
             self.template_path,
