@@ -79,6 +79,21 @@ def make_frame(
     return atoms
 
 
+def standard_copy(atoms: Atoms, info: Mapping[str, Any] | None = None) -> Atoms:
+    """A standard frame with the symbols, positions, cell, pbc and calculator results of ``atoms``."""
+    results = _results(atoms)
+    return make_frame(
+        atoms.get_chemical_symbols(),
+        atoms.positions,
+        cell=atoms.cell.array,
+        pbc=atoms.pbc,
+        energy=results.get("energy"),
+        forces=results.get("forces"),
+        stress=results.get("stress"),
+        info=info,
+    )
+
+
 def _results(atoms: Atoms) -> dict[str, Any]:
     calc = atoms.calc
     return dict(getattr(calc, "results", {}) or {}) if calc is not None else {}

@@ -32,7 +32,7 @@ from vesin import ase_neighbor_list as neighbor_list
 from .errors import DataError, DataFormatError
 from .formats import extxyz
 from .formats.base import numbered_lines
-from .frames import make_frame
+from .frames import make_frame, standard_copy
 from .labelers import Labeler, LabelingFailed, make_labeler
 from .output import atomic_file, refuse_overwrite
 from .units import CODATA_2018
@@ -240,17 +240,7 @@ class Journal:
 
 def _restandardize(atoms: Atoms) -> Atoms:
     """A frame read back from the journal, rebuilt exactly as it was written."""
-    results = atoms.calc.results if atoms.calc is not None else {}
-    return make_frame(
-        atoms.get_chemical_symbols(),
-        atoms.positions,
-        cell=atoms.cell.array,
-        pbc=atoms.pbc,
-        energy=results.get("energy"),
-        forces=results.get("forces"),
-        stress=results.get("stress"),
-        info={key: atoms.info[key] for key in ("config_type", "source", "source_index")},
-    )
+    return standard_copy(atoms, {key: atoms.info[key] for key in ("config_type", "source", "source_index")})
 
 
 def generate(

@@ -14,7 +14,7 @@ import ase.db
 from ase import Atoms
 
 from ..errors import DataFormatError
-from ..frames import make_frame
+from ..frames import standard_copy
 from .base import FrameRecord
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -40,17 +40,7 @@ def _check_database(path: Path) -> None:
 def _row_to_atoms(row: Any) -> Atoms:
     atoms = row.toatoms()
     info = dict(row.data.get("info", {})) if row.get("data") else dict(row.key_value_pairs)
-    results = dict(atoms.calc.results) if atoms.calc is not None else {}
-    return make_frame(
-        atoms.get_chemical_symbols(),
-        atoms.positions,
-        cell=atoms.cell.array,
-        pbc=atoms.pbc,
-        energy=results.get("energy"),
-        forces=results.get("forces"),
-        stress=results.get("stress"),
-        info=info,
-    )
+    return standard_copy(atoms, info)
 
 
 def iter_records(path: str | os.PathLike[str]) -> Iterator[FrameRecord]:

@@ -57,3 +57,13 @@ def numbered_lines(path: str | os.PathLike[str]) -> Iterator[tuple[int, str]]:
             raise DataFormatError(
                 path, f"after line {number}", f"unreadable (not text or corrupt): {error}"
             ) from None
+
+
+def parse_floats(path: str | os.PathLike[str], number: int, words: list[str], what: str) -> list[float]:
+    """``words`` as floats; a ``DataFormatError`` naming the file, line and field otherwise."""
+    try:
+        return [float(word) for word in words]
+    except ValueError:
+        raise DataFormatError(
+            path, f"line {number}", f"{what}: not a number in {' '.join(words)!r}"
+        ) from None

@@ -18,7 +18,7 @@ from ase import Atoms
 
 from ..errors import DataError, DataFormatError
 from ..frames import frame_energy, frame_forces, make_frame
-from .base import FrameRecord, numbered_lines
+from .base import FrameRecord, numbered_lines, parse_floats
 
 KEYWORDS = ("comment", "lattice", "atom", "energy", "charge")
 
@@ -63,15 +63,6 @@ def iter_records(path: str | os.PathLike[str]) -> Iterator[FrameRecord]:
         )
 
 
-def _floats(path: str | os.PathLike[str], number: int, words: list[str], what: str) -> list[float]:
-    try:
-        return [float(word) for word in words]
-    except ValueError:
-        raise DataFormatError(
-            path, f"line {number}", f"{what}: not a number in {' '.join(words)!r}"
-        ) from None
-
-
 def _parse_block(path: str | os.PathLike[str], lines: list[tuple[int, str]]) -> Atoms:
     lattice: list[list[float]] = []
     symbols: list[str] = []
@@ -87,7 +78,7 @@ def _parse_block(path: str | os.PathLike[str], lines: list[tuple[int, str]]) -> 
         elif keyword == "lattice":
             if len(words) != 4:
                 raise DataFormatError(path, f"line {number}", "a lattice line needs 3 numbers")
-            lattice.append(_floats(path, number, words[1:4], "lattice"))
+            lattice.append(parse_floats(path, number, words[1:4], "lattice"))
         elif keyword == "atom":
             if len(words) != 10:
                 raise DataFormatError(
@@ -95,14 +86,14 @@ def _parse_block(path: str | os.PathLike[str], lines: list[tuple[int, str]]) -> 
                     f"line {number}",
                     f"an atom line needs x y z element charge energy fx fy fz, got {len(words) - 1} fields",
                 )
-            values = _floats(path, number, words[1:4] + words[5:10], "atom")
+            values = parse_floats(path, number, words[1:4] + words[5:10], "atom")
             symbols.append(words[4])
             positions.append(values[0:3])
             forces.append(values[5:8])
         elif keyword == "energy":
             if len(words) != 2:
                 raise DataFormatError(path, f"line {number}", "an energy line needs one number")
-            energy = _floats(path, number, words[1:2], "energy")[0]
+            energy = parse_floats(path, number, words[1:2], "energy")[0]
     if len(lattice) not in (0, 3):
         raise DataFormatError(
             path, f"line {lines[0][0] if lines else '?'}", f"{len(lattice)} lattice lines (need 0 or 3)"

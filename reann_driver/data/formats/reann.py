@@ -17,7 +17,7 @@ from ase.data import atomic_masses, atomic_numbers
 
 from ..errors import DataError, DataFormatError
 from ..frames import frame_energy, frame_forces, make_frame
-from .base import FrameRecord, numbered_lines
+from .base import FrameRecord, numbered_lines, parse_floats
 
 
 def iter_records(path: str | os.PathLike[str], fractional: bool = False) -> Iterator[FrameRecord]:
@@ -57,15 +57,6 @@ def iter_records(path: str | os.PathLike[str], fractional: bool = False) -> Iter
         )
 
 
-def _floats(path: str | os.PathLike[str], number: int, words: list[str], what: str) -> list[float]:
-    try:
-        return [float(word) for word in words]
-    except ValueError:
-        raise DataFormatError(
-            path, f"line {number}", f"{what}: not a number in {' '.join(words)!r}"
-        ) from None
-
-
 def _parse_block(path: str | os.PathLike[str], lines: list[tuple[int, str]], fractional: bool) -> Atoms:
     if len(lines) < 6:
         raise DataFormatError(
@@ -76,12 +67,12 @@ def _parse_block(path: str | os.PathLike[str], lines: list[tuple[int, str]], fra
         words = line.split()
         if len(words) != 3:
             raise DataFormatError(path, f"line {number}", "a cell row needs 3 numbers")
-        cell.append(_floats(path, number, words, "cell"))
+        cell.append(parse_floats(path, number, words, "cell"))
     number, line = lines[4]
     words = line.split()
     if len(words) != 4 or words[0].lower() != "pbc":
         raise DataFormatError(path, f"line {number}", "expected 'pbc f1 f2 f3'")
-    pbc = [flag != 0 for flag in _floats(path, number, words[1:4], "pbc")]
+    pbc = [flag != 0 for flag in parse_floats(path, number, words[1:4], "pbc")]
     symbols, positions, forces = [], [], []
     for number, line in lines[5:-1]:
         words = line.split()
@@ -93,7 +84,7 @@ def _parse_block(path: str | os.PathLike[str], lines: list[tuple[int, str]], fra
             )
         if words[0] not in atomic_numbers:
             raise DataFormatError(path, f"line {number}", f"unknown element {words[0][:20]!r}")
-        values = _floats(path, number, words[1:], "atom")
+        values = parse_floats(path, number, words[1:], "atom")
         symbols.append(words[0])
         positions.append(values[1:4])
         if len(values) == 7:
@@ -104,7 +95,7 @@ def _parse_block(path: str | os.PathLike[str], lines: list[tuple[int, str]], fra
     words = line.split()
     if len(words) < 2:
         raise DataFormatError(path, f"line {number}", "'abprop:' needs a value")
-    energy = _floats(path, number, words[1:2], "abprop")[0]
+    energy = parse_floats(path, number, words[1:2], "abprop")[0]
     cartesian = np.array(positions, dtype=np.float64).reshape(-1, 3)
     if fractional:
         cartesian = cartesian @ np.array(cell)
