@@ -128,3 +128,133 @@ def test_bond_graph_never_separates() -> None:
     for t in range(4):
         assert relative_difference(rho_1[t], rho_2[t]) < 1e-10
     assert abs(energy_1 - energy_2) < 1e-10 * max(1.0, abs(energy_1))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Four-body correlations (docs/theory/limits.md, Proposition 6): no CH4-like pair is four-body degenerate.
+#
+# Colour the four hydrogens by their radius and the six edges j-k by the dot product r_j . r_k (equal values,
+# equal colours). The four-body correlation is the multiset, over the four triples {j, k, l}, of the 3x3 Gram
+# matrices up to a simultaneous permutation: a multiset of coloured triangles. Every pair of environments with
+# equal four-body correlations gives two colourings with equal triangle multisets, so it suffices to check
+# that, for every colouring, the triangle multiset fixes the colouring up to a permutation of the vertices.
+# ---------------------------------------------------------------------------------------------------------
+
+EDGES = list(itertools.combinations(range(4), 2))
+EDGE_INDEX = {pair: index for index, (a, b) in enumerate(EDGES) for pair in ((a, b), (b, a))}
+# vertex colourings up to renaming colours and permuting vertices (4 radii: all equal ... all distinct)
+VERTEX_PATTERNS = ((0, 0, 0, 0), (0, 0, 0, 1), (0, 0, 1, 1), (0, 0, 1, 2), (0, 1, 2, 3))
+
+
+def encode(columns: list[np.ndarray]) -> np.ndarray:
+    """Injective integer code of rows of colours (each < 6)."""
+    code = np.zeros(len(columns[0]), dtype=np.int64)
+    for column in columns:
+        code = code * 6 + column
+    return code
+
+
+def correlation_classes(vertex_colours: tuple[int, ...], order: int) -> tuple[int, int]:
+    """(isomorphism classes, correlation classes) of all 6^6 edge colourings of K4 with these vertex colours.
+
+    Isomorphism: a permutation of the vertices. Correlation: order 3, the multiset over ordered pairs (j, k)
+    of (colour j, colour k, colour jk); order 4, the multiset over triples of coloured triangles up to S3.
+    The correlation is complete for these vertex colours iff both numbers are equal.
+    """
+    vertex = np.asarray(vertex_colours, dtype=np.int64)
+    edge = np.array(list(itertools.product(range(6), repeat=6)), dtype=np.int64)
+    count = len(edge)
+
+    def vertices(*indices: int) -> list[np.ndarray]:
+        return [np.full(count, vertex[i]) for i in indices]
+
+    canonical = np.full(count, np.iinfo(np.int64).max)
+    for perm in itertools.permutations(range(4)):
+        moved = np.empty_like(edge)
+        for index, (a, b) in enumerate(EDGES):
+            moved[:, EDGE_INDEX[perm[a], perm[b]]] = edge[:, index]
+        moved_vertices = [np.full(count, vertex[perm.index(i)]) for i in range(4)]
+        canonical = np.minimum(canonical, encode(moved_vertices + list(moved.T)))
+    if order == 3:
+        parts = [
+            encode([*vertices(a, b), edge[:, EDGE_INDEX[a, b]]])
+            for a, b in itertools.permutations(range(4), 2)
+        ]
+    else:
+        parts = [
+            np.min(
+                [
+                    encode(
+                        [
+                            *vertices(a, b, c),
+                            edge[:, EDGE_INDEX[a, b]],
+                            edge[:, EDGE_INDEX[a, c]],
+                            edge[:, EDGE_INDEX[b, c]],
+                        ]
+                    )
+                    for a, b, c in itertools.permutations(triple)
+                ],
+                axis=0,
+            )
+            for triple in itertools.combinations(range(4), 3)
+        ]
+    _, correlation = np.unique(np.sort(np.stack(parts, axis=1), axis=1), axis=0, return_inverse=True)
+    isomorphism_classes = len(np.unique(canonical))
+    return isomorphism_classes, len(np.unique(correlation))
+
+
+def test_four_body_correlation_determines_every_ch4_environment() -> None:
+    """Exhaustive: equal four-body correlations imply equal colourings up to S4, for every colouring."""
+    for pattern in VERTEX_PATTERNS:
+        isomorphism_classes, four_body_classes = correlation_classes(pattern, order=4)
+        assert four_body_classes == isomorphism_classes, pattern
+        # the same count detects three-body degeneracy (so the check can fail): with repeated radii many
+        # colourings share their three-body correlation; with four distinct radii none (Proposition 5a)
+        _, three_body_classes = correlation_classes(pattern, order=3)
+        assert (three_body_classes < isomorphism_classes) == (pattern != (0, 1, 2, 3)), pattern
+
+
+def test_three_body_degenerate_pair_differs_in_four_body_correlation() -> None:
+    """The explicit pair above: equal pair data, different multisets of triple Gram matrices."""
+
+    def triangles(vectors: np.ndarray) -> list[tuple[float, ...]]:
+        gram = vectors @ vectors.T
+        return sorted(
+            min(
+                tuple(np.round(gram[np.ix_(p, p)][np.triu_indices(3)], 8))
+                for p in itertools.permutations(triple)
+            )
+            for triple in itertools.combinations(range(4), 3)
+        )
+
+    first, second = degenerate_pair()
+    assert triangles(first[1:]) != triangles(second[1:])
+    assert triangles(first[1:]) == triangles(first[1:][[2, 0, 3, 1]] @ np.diag([1.0, -1.0, 1.0]))
+
+
+def test_mirror_images_are_never_separated() -> None:
+    """A chiral CH4 and its mirror image: not related by a rotation and a permutation, yet equal for every T.
+
+    REANN's densities are built from r_ij . r_ik (O(3)-invariant), so no weights and no T separate them; the
+    completeness statements on these pages are up to rotation *and reflection*.
+    """
+    rng = np.random.default_rng(3)
+    tetrahedron = np.array([[1, 1, 1], [1, -1, -1], [-1, 1, -1], [-1, -1, 1]]) / np.sqrt(3.0)
+    hydrogens = (tetrahedron + 0.15 * rng.normal(size=(4, 3))) * np.array([[1.02], [1.09], [1.15], [1.22]])
+    mirror = hydrogens * np.array([1.0, 1.0, -1.0])
+
+    def signed_volumes(
+        vectors: np.ndarray,
+    ) -> np.ndarray:  # triples ordered by radius: an SO(3) x S4 invariant
+        ordered = vectors[np.argsort(np.linalg.norm(vectors, axis=1))]
+        return np.array([np.linalg.det(ordered[list(t)]) for t in itertools.combinations(range(4), 3)])
+
+    assert np.abs(signed_volumes(hydrogens) + signed_volumes(mirror)).max() < 1e-12
+    assert np.abs(signed_volumes(hydrogens)).min() > 1e-2  # chiral: the mirror image is not a rotated copy
+    for iterations in range(3):
+        model = random_model(iterations, cutoff=4.0, seed=0)
+        (rho_1, energy_1), (rho_2, energy_2) = (
+            carbon_densities(model, np.vstack([np.zeros(3), h])) for h in (hydrogens, mirror)
+        )
+        assert max(relative_difference(a, b) for a, b in zip(rho_1, rho_2, strict=True)) < 1e-12
+        assert abs(energy_1 - energy_2) < 1e-10 * max(1.0, abs(energy_1))
