@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 import torch
 from ase import Atoms
+from ase.calculators.emt import EMT
+from ase.calculators.singlepoint import SinglePointCalculator
 
 import reann_driver
 
@@ -70,6 +72,14 @@ def random_crystal(n_atoms: int = 5, symbols: str = "HO", seed: int = 0, scale: 
         if distances[np.triu_indices(n_atoms, 1)].min() > 0.8:
             return atoms
     raise RuntimeError("could not place atoms")
+
+
+def label_with_emt(atoms: Atoms) -> Atoms:
+    """Store ASE EMT energy and forces as fixed labels (a SinglePointCalculator), as data files hold them."""
+    atoms.calc = EMT()
+    energy, forces = atoms.get_potential_energy(), atoms.get_forces()
+    atoms.calc = SinglePointCalculator(atoms, energy=energy, forces=forces)
+    return atoms
 
 
 @pytest.fixture

@@ -6,10 +6,9 @@ import numpy as np
 import pytest
 import torch
 from ase.build import bulk, molecule
-from ase.calculators.emt import EMT
-from ase.calculators.singlepoint import SinglePointCalculator
 from ase.io import read, write
 from click.testing import CliRunner
+from conftest import label_with_emt
 
 from reann_driver import REANN, REANNCalculator, load_model
 from reann_driver.cli.main import main
@@ -27,9 +26,7 @@ def frames():
         if k % 2:
             atoms.symbols[rng.random(len(atoms)) < 0.5] = "Al"
         atoms.positions += rng.normal(0, 0.05, size=atoms.positions.shape)
-        atoms.calc = EMT()
-        energy, forces = atoms.get_potential_energy(), atoms.get_forces()
-        atoms.calc = SinglePointCalculator(atoms, energy=energy, forces=forces)
+        label_with_emt(atoms)
         result.append(atoms)
     return result
 

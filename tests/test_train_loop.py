@@ -16,6 +16,7 @@ from ase.build import bulk
 from ase.calculators.emt import EMT
 from ase.calculators.singlepoint import SinglePointCalculator
 from ase.io import read, write
+from conftest import label_with_emt
 
 from reann_driver import load_model
 from reann_driver.train import TrainingError, load_checkpoint, load_config, predict, train
@@ -38,9 +39,7 @@ def rattled_alloys(n_frames: int, seed: int) -> list[Atoms]:
         atoms = bulk("Cu", "fcc", a=3.7, cubic=True).repeat((2, 1, 1))
         atoms.symbols[rng.random(len(atoms)) < 0.4] = "Al"
         atoms.positions += rng.normal(0, 0.1, size=atoms.positions.shape)
-        atoms.calc = EMT()
-        energy, forces = atoms.get_potential_energy(), atoms.get_forces()
-        atoms.calc = SinglePointCalculator(atoms, energy=energy, forces=forces)
+        label_with_emt(atoms)
         frames.append(atoms)
     return frames
 

@@ -6,7 +6,7 @@ import gzip
 import io
 import os
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,3 +67,8 @@ def parse_floats(path: str | os.PathLike[str], number: int, words: list[str], wh
         raise DataFormatError(
             path, f"line {number}", f"{what}: not a number in {' '.join(words)!r}"
         ) from None
+
+
+def format_numbers(values: Iterable[float]) -> str:
+    """Floats separated by spaces, each with the shortest repr that round-trips exactly."""
+    return " ".join(repr(float(value)) for value in values)

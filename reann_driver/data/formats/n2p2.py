@@ -18,7 +18,7 @@ from ase import Atoms
 
 from ..errors import DataError, DataFormatError
 from ..frames import frame_energy, frame_forces, make_frame
-from .base import FrameRecord, numbered_lines, parse_floats
+from .base import FrameRecord, format_numbers, numbered_lines, parse_floats
 
 KEYWORDS = ("comment", "lattice", "atom", "energy", "charge")
 
@@ -113,10 +113,6 @@ def _parse_block(path: str | os.PathLike[str], lines: list[tuple[int, str]]) -> 
         raise DataFormatError(path, where, f"bad frame: {error}") from None
 
 
-def _numbers(values: Iterable[float]) -> str:
-    return " ".join(repr(float(value)) for value in values)
-
-
 def write_frames(stream: TextIO, frames: Iterable[Atoms]) -> int:
     """Write standard frames as ``input.data`` (units eV and Å). Every frame needs energy and forces."""
     count = 0
@@ -133,9 +129,9 @@ def write_frames(stream: TextIO, frames: Iterable[Atoms]) -> int:
         stream.write(f"comment {tags}\n")
         if atoms.pbc.any():
             for row in atoms.cell.array:
-                stream.write(f"lattice {_numbers(row)}\n")
+                stream.write(f"lattice {format_numbers(row)}\n")
         for symbol, position, force in zip(atoms.get_chemical_symbols(), atoms.positions, forces):
-            stream.write(f"atom {_numbers(position)} {symbol} 0.0 0.0 {_numbers(force)}\n")
+            stream.write(f"atom {format_numbers(position)} {symbol} 0.0 0.0 {format_numbers(force)}\n")
         stream.write(f"energy {float(energy)!r}\ncharge 0.0\nend\n")
         count += 1
     return count

@@ -17,7 +17,7 @@ from ase.data import atomic_masses, atomic_numbers
 
 from ..errors import DataError, DataFormatError
 from ..frames import frame_energy, frame_forces, make_frame
-from .base import FrameRecord, numbered_lines, parse_floats
+from .base import FrameRecord, format_numbers, numbered_lines, parse_floats
 
 
 def iter_records(path: str | os.PathLike[str], fractional: bool = False) -> Iterator[FrameRecord]:
@@ -109,10 +109,6 @@ def _parse_block(path: str | os.PathLike[str], lines: list[tuple[int, str]], fra
     )
 
 
-def _numbers(values: Iterable[float]) -> str:
-    return " ".join(repr(float(value)) for value in values)
-
-
 def write_frames(stream: TextIO, frames: Iterable[Atoms]) -> int:
     """Write standard frames as a REANN ``configuration`` file (Cartesian, eV and Å; forces if present)."""
     count = 0
@@ -122,13 +118,13 @@ def write_frames(stream: TextIO, frames: Iterable[Atoms]) -> int:
             raise DataError(f"frame {atoms.info.get('source_index')}: REANN export needs an energy")
         stream.write(f"point= {count + 1}\n")
         for row in atoms.cell.array:
-            stream.write(_numbers(row) + "\n")
+            stream.write(format_numbers(row) + "\n")
         stream.write("pbc " + " ".join("1" if flag else "0" for flag in atoms.pbc) + "\n")
         for i, (symbol, position) in enumerate(zip(atoms.get_chemical_symbols(), atoms.positions)):
             mass = atomic_masses[atomic_numbers[symbol]]
-            row = f"{symbol} {float(mass)!r} {_numbers(position)}"
+            row = f"{symbol} {float(mass)!r} {format_numbers(position)}"
             if forces is not None:
-                row += " " + _numbers(forces[i])
+                row += " " + format_numbers(forces[i])
             stream.write(row + "\n")
         stream.write(f"abprop: {float(energy)!r}\n")
         count += 1
