@@ -1,7 +1,14 @@
 """The REANN model: embedded densities, recursive coefficient updates, energy networks, model files."""
 
 from .files import ModelFileError, load_model, save_model
-from .neighbors import Graph, build_graph, graph_from_atoms, neighbor_pairs, species_indices
+from .neighbors import (
+    Graph,
+    build_graph,
+    concatenate_graphs,
+    graph_from_atoms,
+    neighbor_pairs,
+    species_indices,
+)
 from .reann import REANN
 
 __all__ = [
@@ -9,6 +16,7 @@ __all__ = [
     "Graph",
     "ModelFileError",
     "build_graph",
+    "concatenate_graphs",
     "graph_from_atoms",
     "load_model",
     "neighbor_pairs",

@@ -126,28 +126,55 @@ def build_graph(
     """
     if not (len(species) == len(positions) == len(cells) == len(pbcs)):
         raise ValueError("species, positions, cells and pbcs must have one entry per structure")
-    centres, neighbours, shifts, batches = [], [], [], []
-    offset = 0
-    for index, (pos, cell, pbc) in enumerate(zip(positions, cells, pbcs)):
-        i, j, shift = neighbor_pairs(pos, cell, pbc, cutoff)
-        centres.append(i + offset)
-        neighbours.append(j + offset)
-        shifts.append(shift)
-        batches.append(np.full(len(pos), index, dtype=np.int64))
-        offset += len(pos)
-    cell_array = np.stack([np.asarray(c, dtype=np.float64).reshape(3, 3) for c in cells])
-    pbc_array = np.stack([np.broadcast_to(np.asarray(p, dtype=bool), (3,)) for p in pbcs])
+    graphs = [
+        _structure_graph(np.asarray(z), np.asarray(pos, dtype=np.float64), cell, pbc, cutoff)
+        for z, pos, cell, pbc in zip(species, positions, cells, pbcs)
+    ]
+    return concatenate_graphs(graphs).to(device=device, dtype=dtype)
+
+
+def _structure_graph(
+    species: np.ndarray,
+    positions: np.ndarray,
+    cell: np.ndarray,
+    pbc: Sequence[bool] | np.ndarray,
+    cutoff: float,
+) -> Graph:
+    """The graph of one structure, float64 on the CPU."""
+    i, j, shifts = neighbor_pairs(positions, cell, pbc, cutoff)
+    cell_array = np.asarray(cell, dtype=np.float64).reshape(3, 3).copy()
+    pbc_array = np.broadcast_to(np.asarray(pbc, dtype=bool), (3,))
     cell_array[~pbc_array] = 0.0  # lattice vectors of non-periodic directions never enter a distance
     return Graph(
-        positions=torch.as_tensor(np.concatenate(positions).reshape(-1, 3), dtype=dtype, device=device),
-        cell=torch.as_tensor(cell_array, dtype=dtype, device=device),
-        pbc=torch.as_tensor(pbc_array, device=device),
-        species=torch.as_tensor(np.concatenate(species).astype(np.int64), device=device),
-        batch=torch.as_tensor(np.concatenate(batches), device=device),
-        edge_index=torch.as_tensor(
-            np.stack([np.concatenate(centres), np.concatenate(neighbours)]), device=device
-        ),
-        shifts=torch.as_tensor(np.concatenate(shifts).reshape(-1, 3), dtype=dtype, device=device),
+        positions=torch.from_numpy(positions.reshape(-1, 3).copy()),
+        cell=torch.from_numpy(cell_array).unsqueeze(0),
+        pbc=torch.from_numpy(pbc_array.copy()).unsqueeze(0),
+        species=torch.from_numpy(species.astype(np.int64)),
+        batch=torch.zeros(len(positions), dtype=torch.long),
+        edge_index=torch.from_numpy(np.stack([i, j])),
+        shifts=torch.from_numpy(shifts.astype(np.float64)),
+    )
+
+
+def concatenate_graphs(graphs: Sequence[Graph]) -> Graph:
+    """One graph holding every structure of ``graphs`` (atom and structure indices renumbered).
+
+    Used to batch structures whose neighbour lists are already known, without recomputing them.
+    """
+    if not graphs:
+        raise ValueError("cannot concatenate an empty list of graphs")
+    atom_counts = torch.tensor([g.n_atoms for g in graphs])
+    structure_counts = torch.tensor([g.n_structures for g in graphs])
+    atom_offsets = (torch.cumsum(atom_counts, 0) - atom_counts).tolist()
+    structure_offsets = (torch.cumsum(structure_counts, 0) - structure_counts).tolist()
+    return Graph(
+        positions=torch.cat([g.positions for g in graphs]),
+        cell=torch.cat([g.cell for g in graphs]),
+        pbc=torch.cat([g.pbc for g in graphs]),
+        species=torch.cat([g.species for g in graphs]),
+        batch=torch.cat([g.batch + offset for g, offset in zip(graphs, structure_offsets)]),
+        edge_index=torch.cat([g.edge_index + offset for g, offset in zip(graphs, atom_offsets)], dim=1),
+        shifts=torch.cat([g.shifts for g in graphs]),
     )
 
 

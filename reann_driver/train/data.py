@@ -17,7 +17,7 @@ from ase import Atoms
 from ase.data import chemical_symbols
 from ase.io import read
 
-from ..model import Graph, build_graph
+from ..model import Graph, concatenate_graphs, graph_from_atoms
 
 __all__ = ["Batch", "DataError", "LabelledStructure", "collate", "prepare", "read_structures", "species_of"]
 
@@ -85,29 +85,16 @@ def prepare(
     frames: Sequence[Atoms], species: Sequence[str], cutoff: float, source: str = "data"
 ) -> list[LabelledStructure]:
     """Precompute the neighbour list of every frame (float64, CPU)."""
-    lookup = {symbol: index for index, symbol in enumerate(species)}
     structures = []
     for index, atoms in enumerate(frames):
-        symbols = atoms.get_chemical_symbols()
-        unknown = sorted(set(symbols) - lookup.keys())
-        if unknown:
-            raise DataError(
-                f"{source}, frame {index}: element(s) {unknown} not in the model species {species}"
-            )
         energy = float(atoms.get_potential_energy())
         forces = np.asarray(atoms.get_forces(), dtype=np.float64)
         stress = _stress_of(atoms)
         if not np.isfinite(energy) or not np.all(np.isfinite(forces)):
             raise DataError(f"{source}, frame {index}: non-finite energy or forces")
         try:
-            graph = build_graph(
-                species=[np.array([lookup[s] for s in symbols], dtype=np.int64)],
-                positions=[atoms.get_positions()],
-                cells=[np.asarray(atoms.get_cell())],
-                pbcs=[atoms.get_pbc()],
-                cutoff=cutoff,
-            )
-        except ValueError as error:
+            graph = graph_from_atoms([atoms], species, cutoff)
+        except ValueError as error:  # unknown elements, bad cell, non-finite positions
             raise DataError(f"{source}, frame {index}: {error}") from error
         structures.append(
             LabelledStructure(
@@ -128,20 +115,8 @@ def collate(
     """One batch graph from single-structure graphs (atom indices offset by the preceding atoms)."""
     if not structures:
         raise ValueError("cannot collate an empty list of structures")
-    graphs = [s.graph for s in structures]
-    sizes = torch.tensor([g.n_atoms for g in graphs])
-    offsets = torch.cumsum(sizes, 0) - sizes
-    edge_index = torch.cat([g.edge_index + offset for g, offset in zip(graphs, offsets.tolist())], dim=1)
-    batch_index = torch.repeat_interleave(torch.arange(len(graphs)), sizes)
-    graph = Graph(
-        positions=torch.cat([g.positions for g in graphs]),
-        cell=torch.cat([g.cell for g in graphs]),
-        pbc=torch.cat([g.pbc for g in graphs]),
-        species=torch.cat([g.species for g in graphs]),
-        batch=batch_index,
-        edge_index=edge_index,
-        shifts=torch.cat([g.shifts for g in graphs]),
-    ).to(device=device, dtype=dtype)
+    graph = concatenate_graphs([s.graph for s in structures]).to(device=device, dtype=dtype)
+    sizes = torch.tensor([s.n_atoms for s in structures])
     zero_stress = torch.zeros(3, 3, dtype=torch.float64)
     return Batch(
         graph=graph,
