@@ -74,12 +74,13 @@ class REANNCalculator(Calculator):
         self.results = {
             "energy": energy,
             "free_energy": energy,
-            "energies": _numpy(output["atomic_energies"]),
-            "forces": _numpy(output["forces"]),
+            "energies": to_numpy(output["atomic_energies"]),
+            "forces": to_numpy(output["forces"]),
         }
         if periodic:
-            self.results["stress"] = full_3x3_to_voigt_6_stress(_numpy(output["stress"][0]))
+            self.results["stress"] = full_3x3_to_voigt_6_stress(to_numpy(output["stress"][0]))
 
 
-def _numpy(tensor: torch.Tensor) -> np.ndarray:
-    return tensor.detach().cpu().to(torch.float64).numpy()
+def to_numpy(tensor: torch.Tensor) -> np.ndarray:
+    """A model output as a float64 NumPy array on the host (whatever the model's device and dtype)."""
+    return tensor.detach().to(device="cpu", dtype=torch.float64).numpy()

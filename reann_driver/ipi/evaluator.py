@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from ipi.utils.units import unit_to_internal, unit_to_user
 
-from reann_driver.calculator import resolve_device
+from reann_driver.calculator import resolve_device, to_numpy
 from reann_driver.model import REANN, build_graph, load_model, species_indices
 from reann_driver.model.reann import dtype_from_name
 
@@ -170,19 +170,17 @@ class BatchEvaluator:
             device=self.device,
         )
         output = self.model(graph, forces=True, stress=self.periodic)
-        energies = _numpy(output["energy"]) * HARTREE_PER_EV
-        forces = _numpy(output["forces"]).reshape(n_structures, -1, 3) * (HARTREE_PER_EV * ANGSTROM_PER_BOHR)
+        energies = to_numpy(output["energy"]) * HARTREE_PER_EV
+        forces = to_numpy(output["forces"]).reshape(n_structures, -1, 3) * (
+            HARTREE_PER_EV * ANGSTROM_PER_BOHR
+        )
         if self.periodic:
-            virials = _numpy(output["virial"]).transpose(0, 2, 1) * HARTREE_PER_EV
+            virials = to_numpy(output["virial"]).transpose(0, 2, 1) * HARTREE_PER_EV
         else:
             virials = np.zeros((n_structures, 3, 3))
         if self.extras:
-            per_atom = _numpy(output["atomic_energies"]).reshape(n_structures, -1)
+            per_atom = to_numpy(output["atomic_energies"]).reshape(n_structures, -1)
             extras = [json.dumps({"atomic_energies": row.tolist()}) for row in per_atom]
         else:
             extras = [""] * n_structures
         return Results(energies=energies, forces=forces, virials=virials, extras=extras)
-
-
-def _numpy(tensor: torch.Tensor) -> np.ndarray:
-    return tensor.detach().to(device="cpu", dtype=torch.float64).numpy()

@@ -16,6 +16,7 @@ from ase.calculators.singlepoint import SinglePointCalculator
 from ase.io import write
 
 from ..atomic import atomic_write_bytes
+from ..calculator import to_numpy
 from ..model import REANN, graph_from_atoms
 from .metrics import error_table
 
@@ -40,8 +41,8 @@ def predict(
         chunk = frames[start : start + batch_size]
         graph = graph_from_atoms(chunk, model.species, model.cutoff, dtype=model.dtype, device=model.device)
         output = model(graph, forces=True)
-        energies.append(output["energy"].detach().cpu().double().numpy())
-        flat = output["forces"].detach().cpu().double().numpy()
+        energies.append(to_numpy(output["energy"]))
+        flat = to_numpy(output["forces"])
         sizes = np.cumsum([len(a) for a in chunk])[:-1]
         forces.extend(np.split(flat, sizes))
     return np.concatenate(energies), forces
