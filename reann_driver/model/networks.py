@@ -3,10 +3,11 @@
 Two layouts share one interface (``ResidualMLP``):
 
 * ``"reference"`` (default), the block of the original REANN code (``reann/src/MODEL.py``):
-  Linear(in, h) -> [x + (act -> LayerNorm -> Linear) ... (act -> LayerNorm -> Linear_0)](x) -> act -> Linear_0(h, out),
-  Xavier-initialised hidden layers, the last layer of the residual branch and the output layer zero, so that
-  the network starts as a constant (its output bias) and the residual branch as the identity.
-* ``"pre_norm"`` (reann-driver 0.1): Linear(in, h0) -> act -> [x + act(Linear(norm(x)))] ... -> Linear(h, out).
+  Linear(in, h) -> x + [(act -> LayerNorm -> Linear) ... (act -> LayerNorm -> Linear_0)](x) -> act
+  -> Linear_0(h, out), Xavier-initialised hidden layers, the last layer of the residual branch and the
+  output layer zero, so that the network starts as the constant 0 and the residual branch as the identity.
+* ``"pre_norm"`` (reann-driver 0.1): Linear(in, h0) -> act -> [x + act(Linear(norm(x)))] ...
+  -> Linear(h, out).
 """
 
 from __future__ import annotations
