@@ -68,6 +68,17 @@ def test_every_order_up_to_the_bound_and_none_above(
     assert profile[1 : bound + 1].min() > 1e3 * profile[bound + 1 :].max(), profile  # clean gap
 
 
+@pytest.mark.parametrize(("network_layout", "shared_mixing"), [("reference", False), ("pre_norm", True)])
+def test_bound_holds_for_either_layout_and_mixing(network_layout: str, shared_mixing: bool) -> None:
+    """Theorem 2 does not depend on the residual layout (identity activations, no LayerNorm: affine either
+    way) nor on whether the orbital mixing matrices are shared by the iterations: B(1) = 7."""
+    model = float64_model(["H", "C"], 5.0, 1, network_layout=network_layout, shared_mixing=shared_mixing)
+    species = np.random.default_rng(9).integers(0, 2, 9)
+    profile = order_profile(subset_energies(model, species, random_cluster(9, seed=9)))
+    assert highest_order(profile) == 7
+    assert profile[1:8].min() > 1e3 * profile[8:].max()
+
+
 def test_spherical_basis_has_the_same_bound() -> None:
     """The spherical-harmonic angular basis (addition theorem instead of Lemma 1): B(1) = 7 as well."""
     model = float64_model(["H"], 5.0, 1, angular="spherical", seed=5)

@@ -47,7 +47,7 @@ def degenerate_pair() -> tuple[np.ndarray, np.ndarray]:
 
 METHANE_SPECIES = np.array([1, 0, 0, 0, 0])  # C, then 4 H, with species ["H", "C"]
 DEGENERATE = 1e-12  # relative |E_C(1) - E_C(2)| at or below round-off (observed <= 1.1e-15 over 20 seeds)
-SEPARATED = 1e-7  # relative difference of a separating model (observed >= 7e-5 over 20 seeds, T = 1..3)
+SEPARATED = 1e-7  # relative difference of a separating model (observed >= 1.5e-4 over 20 seeds, T = 1..3)
 
 
 def random_model(iterations: int, cutoff: float, seed: int) -> reann_driver.REANN:

@@ -49,9 +49,9 @@ BRANCHED = grown_cluster(14, seed=4, bond=1.1)
 def test_atomic_energy_depends_on_atoms_within_t_plus_one_hops(
     positions: np.ndarray, cutoff: float, iterations: int
 ) -> None:
-    model = float64_model(
-        ["H", "C"], cutoff, iterations, n_radial=4, hidden=(16,), n_orbitals=6, activation="silu",
-        seed=iterations,
+    model = float64_model(  # the package's default networks: relu_like, LayerNorm, reference layout
+        ["H", "C"], cutoff, iterations, n_radial=4, hidden=(16,), n_orbitals=6, activation="relu_like",
+        layer_norm=True, network_layout="reference", seed=iterations,
     )  # fmt: skip
     adjacency = cutoff_graph(positions, cutoff)
     hops = hop_distances(adjacency)

@@ -58,17 +58,25 @@ def float64_model(
     hidden: Sequence[int] = (4,),
     n_orbitals: int = 3,
     activation: str = "identity",
+    layer_norm: bool = False,
+    network_layout: str = "pre_norm",
+    shared_mixing: bool = False,
     angular: str = "cartesian",
     seed: int = 0,
     scale: float = 1.0,
 ) -> reann_driver.REANN:
-    """A small float64 REANN with random weights everywhere. ``activation="identity"`` (and no LayerNorm)
-    makes every network affine: the degree-1 polynomial networks of the theorems."""
+    """A small float64 REANN with random weights everywhere.
+
+    ``activation="identity"`` without LayerNorm makes every network affine, the degree-1 polynomial networks
+    of the theorems, in either network layout; the ``pre_norm`` layout with one hidden layer is the one
+    ``square_activations`` turns into degree 2. Radial functions: ``radial_init="narrow"``, c^0 = 1.
+    """
     torch.manual_seed(seed)
     model = reann_driver.REANN(
         species, cutoff=cutoff, n_radial=n_radial, l_max=l_max, iterations=iterations, hidden=hidden,
         coefficient_hidden=hidden, n_orbitals=n_orbitals, angular=angular, activation=activation,
-        layer_norm=False, dtype=torch.float64,
+        layer_norm=layer_norm, network_layout=network_layout, shared_mixing=shared_mixing,
+        radial_init="narrow", initial_coefficient=1.0, dtype=torch.float64,
     )  # fmt: skip
     randomise_zero_parameters(model, seed, scale)
     return model.eval()
