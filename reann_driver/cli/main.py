@@ -11,12 +11,10 @@ from pathlib import Path
 import click
 
 from .. import __version__
-from ..model import load_model
-
-_USER_ERRORS: tuple[type[Exception], ...] = (ValueError, FileExistsError, FileNotFoundError, RuntimeError)
+from .common import Group
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="reann")
 def main() -> None:
     """REANN potentials: train, evaluate, export and inspect models."""
@@ -29,6 +27,8 @@ def info(model_file: str) -> None:
 
     Example: reann info water.pt
     """
+    from ..model import load_model
+
     model = load_model(model_file)
     n_parameters = sum(p.numel() for p in model.parameters())
     click.echo(json.dumps({**model.config, "parameters": n_parameters, "metadata": model.metadata}, indent=2))
@@ -74,8 +74,6 @@ def train(
     try:
         config = load_config(config_file, list(overrides))
         result = run_training(config, resume=resume, force=force)
-    except _USER_ERRORS as error:
-        raise click.ClickException(str(error)) from error
     except KeyboardInterrupt:
         raise click.ClickException("interrupted; continue from the last checkpoint with --resume") from None
     if os.environ.get("RANK", "0") == "0":  # one summary line per torchrun job
@@ -112,6 +110,7 @@ def evaluate(
     """
     from ..atomic import atomic_write_bytes
     from ..calculator import resolve_device
+    from ..model import load_model
     from ..train import (
         evaluate_structures,
         format_error_table,
@@ -125,12 +124,9 @@ def evaluate(
     if existing and not force:
         raise click.ClickException(f"{', '.join(existing)} exist(s); use --force to overwrite")
     path = Path(model_file)
-    try:
-        model = load_model(path / "model.pt" if path.is_dir() else path)
-        frames = read_structures(data_file)
-        evaluation = evaluate_structures(model, frames, batch_size, resolve_device(device))
-    except _USER_ERRORS as error:  # ModelFileError and DataError are ValueErrors
-        raise click.ClickException(str(error)) from error
+    model = load_model(path / "model.pt" if path.is_dir() else path)
+    frames = read_structures(data_file)
+    evaluation = evaluate_structures(model, frames, batch_size, resolve_device(device))
     click.echo(format_error_table(evaluation.metrics))
     if predictions:
         write_predictions(frames, evaluation, predictions)
@@ -155,10 +151,7 @@ def export(checkpoint: str, output: str, force: bool) -> None:
     """
     from ..train import export_model
 
-    try:
-        written = export_model(checkpoint, output, force=force)
-    except _USER_ERRORS as error:
-        raise click.ClickException(str(error)) from error
+    written = export_model(checkpoint, output, force=force)
     click.echo(f"wrote {written}")
 
 

@@ -2,43 +2,30 @@
 
 from __future__ import annotations
 
-import functools
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, replace
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
-from ase import Atoms
 
 from .. import __version__
+from ..cli.common import Group, friendly_errors
 from . import formats
 from .errors import DataError
 from .frames import DEFAULT_KEYS, LabelKeys, frame_energy, frame_forces
+from .labelers import LABELERS
 from .output import atomic_file
 from .recipes import Recipe, load_recipe
-from .split import split_dataset, verify_split
-from .stats import dataset_statistics, plot_histograms
-from .units import Units, resolve_units
-from .validate import unit_warnings, validate_frames
+from .units import ENERGY_UNITS, FORCE_UNITS, LENGTH_UNITS, UNIT_PRESETS, Units, resolve_units
+
+if TYPE_CHECKING:
+    from ase import Atoms
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def friendly_errors(command: F) -> F:
-    """Report dataset problems as one-line click errors instead of tracebacks."""
-
-    @functools.wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return command(*args, **kwargs)
-        except DataError as error:
-            raise click.ClickException(str(error)) from None
-
-    return wrapper  # type: ignore[return-value]
-
-
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="reann-data")
 def main() -> None:
     """Datasets for REANN potentials: convert to one standard form, check, describe, split, generate.
@@ -54,32 +41,32 @@ def source_options(command: F) -> F:
         click.option(
             "--from",
             "fmt",
-            type=click.Choice(["extxyz", "reann", "n2p2", "deepmd", "asedb"]),
+            type=click.Choice(formats.READ_FORMATS),
             default=None,
             help="Input format (auto-detected from the name or first line when omitted).",
         ),
         click.option(
             "--units",
             "unit_preset",
-            type=click.Choice(["atomic", "ev-angstrom"]),
+            type=click.Choice(list(UNIT_PRESETS)),
             default=None,
             help="Shorthand: atomic = bohr + hartree + hartree/bohr; ev-angstrom = the package units.",
         ),
         click.option(
             "--length-unit",
-            type=click.Choice(["angstrom", "bohr"]),
+            type=click.Choice(list(LENGTH_UNITS)),
             default=None,
             help="Unit of positions and cell.",
         ),
         click.option(
             "--energy-unit",
-            type=click.Choice(["ev", "hartree", "kcal/mol", "kj/mol"]),
+            type=click.Choice(list(ENERGY_UNITS)),
             default=None,
             help="Unit of energies.",
         ),
         click.option(
             "--force-unit",
-            type=click.Choice(["ev/angstrom", "hartree/bohr", "hartree/angstrom", "kcal/mol/angstrom"]),
+            type=click.Choice(list(FORCE_UNITS)),
             default=None,
             help="Unit of forces.",
         ),
@@ -131,7 +118,7 @@ def read_source(path: str, spec: SourceSpec) -> Iterator[Atoms]:
 @click.option(
     "--to",
     "out_format",
-    type=click.Choice(["extxyz", "reann", "n2p2", "deepmd", "asedb"]),
+    type=click.Choice(formats.WRITE_FORMATS),
     default="extxyz",
     show_default=True,
     help="Output format: extxyz is the standard form; the others are exports (in eV and Å).",
@@ -152,6 +139,8 @@ def convert(
       reann-data convert deepmd/data water.extxyz --from deepmd
       reann-data convert water.extxyz configuration --to reann
     """
+    from .validate import unit_warnings
+
     spec = source_spec(options)
     checked: list[Atoms] = []
     unlabelled = {"energy": 0, "forces": 0}
@@ -227,6 +216,8 @@ def validate(
 
     Example: reann-data validate water.extxyz
     """
+    from .validate import unit_warnings, validate_frames
+
     spec = source_spec(options)
     sample: list[Atoms] = []
 
@@ -299,6 +290,8 @@ def stats(
 
     Example: reann-data stats water.extxyz --cutoff 5.0 --plot water.png
     """
+    from .stats import dataset_statistics, plot_histograms
+
     spec = source_spec(options)
     statistics = dataset_statistics(
         read_source(source, spec),
@@ -411,6 +404,8 @@ def split(
       reann-data split methane.extxyz.gz --recipe ch4 --out ch4-split
       reann-data split deepmd/data --seed 7 --test 0.1 --val 0.1 --out water-split
     """
+    from .split import split_dataset
+
     spec = source_spec(options)
     if recipe_name:
         recipe = load_recipe(recipe_name)
@@ -470,6 +465,8 @@ def verify(folder: str, source: str | None) -> None:
 
     Example: reann-data verify water-split --source dataset_1593.xyz
     """
+    from .split import verify_split
+
     problems = verify_split(folder, source)
     for problem in problems:
         click.echo(f"mismatch: {problem}")
@@ -485,7 +482,7 @@ def generate() -> None:
 
 LABELER_OPTION = click.option(
     "--labeler",
-    type=click.Choice(["gfn2-xtb", "pbe/cc-pvdz", "emt"]),
+    type=click.Choice(list(LABELERS)),
     default="gfn2-xtb",
     show_default=True,
     help="gfn2-xtb needs tblite (extra 'xtb'), pbe/cc-pvdz PySCF (extra 'pyscf'); emt: fast, unphysical.",

@@ -17,13 +17,15 @@ from typing import Any, Literal, Union
 
 import yaml
 
+from ..errors import UserError
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError, ValueError):
     """A configuration that cannot be used: unreadable file, unknown key, wrong type or value."""
 
 

@@ -17,13 +17,10 @@ from ase import Atoms
 from ase.data import chemical_symbols
 from ase.io import read
 
+from ..data.errors import DataError
 from ..model import Graph, concatenate_graphs, graph_from_atoms
 
 __all__ = ["Batch", "DataError", "LabelledStructure", "collate", "prepare", "read_structures", "species_of"]
-
-
-class DataError(ValueError):
-    """A data file that cannot be used for training (unreadable, unlabelled frames, unknown elements)."""
 
 
 @dataclass(frozen=True)

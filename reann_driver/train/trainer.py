@@ -27,6 +27,7 @@ from tqdm import tqdm
 
 from ..atomic import atomic_write_bytes
 from ..calculator import resolve_device
+from ..errors import UserError
 from ..model import REANN
 from .checkpoints import BEST, LAST, load_checkpoint, model_from_checkpoint, restore_rng_states, rng_states
 from .checkpoints import save_checkpoint as write_checkpoint
@@ -53,7 +54,7 @@ CSV_COLUMNS = (
 )
 
 
-class TrainingError(RuntimeError):
+class TrainingError(UserError, RuntimeError):
     """Training cannot start or continue (output directory in use, diverged, inconsistent resume)."""
 
 
