@@ -302,6 +302,21 @@ def check_values(config: Config) -> None:
         raise ConfigError(f"train.min_lr ({train.min_lr}) exceeds train.lr ({train.lr})")
 
 
+def check_resumable(stored: dict[str, Any], current: dict[str, Any], section: str = "model") -> None:
+    """Refuse to resume when a key of ``section`` differs from the checkpoint's; the error names each key
+    with both values (checked before the run directory is touched)."""
+    differing = [
+        f"{section}.{key}: {stored.get(key)!r} in the checkpoint, {current.get(key)!r} now"
+        for key in sorted(set(stored) | set(current))
+        if stored.get(key) != current.get(key)
+    ]
+    if differing:
+        raise ConfigError(
+            "--resume: the model differs from the checkpoint's (" + "; ".join(differing) + "); resume "
+            "with the run's own config.yaml, or start a new run in another output.dir"
+        )
+
+
 def read_config_file(path: str | Path) -> dict[str, Any]:
     """Nested dict from a YAML (.yaml/.yml) or TOML (.toml) file."""
     source = Path(path)

@@ -31,7 +31,7 @@ from ..errors import UserError
 from ..model import REANN
 from .checkpoints import BEST, LAST, load_checkpoint, model_from_checkpoint, restore_rng_states, rng_states
 from .checkpoints import save_checkpoint as write_checkpoint
-from .config import Config
+from .config import Config, check_resumable
 from .data import LabelledStructure, collate, prepare, read_structures, species_of
 from .evaluate import evaluate_structures
 from .losses import BatchCounts, reference_force_weight, reference_loss, weighted_loss
@@ -219,6 +219,9 @@ class Trainer:
         self.test_frames = frames.get("test")
         if self.distributed.is_main:
             prepare_output_dir(self.output_dir, resume, force)
+        if resume:  # refuse a changed model before config.yaml, train.log or metrics.csv are touched
+            stored = load_checkpoint(self.output_dir / LAST)["model_config"]
+            check_resumable(stored, REANN(**self.model_kwargs()).config)
         self.distributed.barrier()
         self._log_handler = self._attach_log_file() if self.distributed.is_main else None
         if self.distributed.is_main:
@@ -296,12 +299,6 @@ class Trainer:
 
     def _resume(self) -> None:
         checkpoint = load_checkpoint(self.output_dir / LAST)
-        stored = checkpoint["model_config"]
-        current = self.model.config
-        if stored != current:
-            raise TrainingError(
-                f"--resume: the model section differs from the checkpoint's ({stored} vs {current})"
-            )
         self.load_state(checkpoint)
         restore_rng_states(checkpoint["rng_states"])
         self.epoch = int(checkpoint["epoch"])

@@ -1,0 +1,75 @@
+"""reann train from the command line: a refused --resume loses nothing; energy-only data trains."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from ase.build import bulk
+from ase.calculators.singlepoint import SinglePointCalculator
+from ase.io import write
+from click.testing import CliRunner
+from conftest import label_with_emt
+
+from reann_driver.cli.main import main
+
+TINY = [
+    "model.n_radial=4",
+    "model.l_max=1",
+    "model.hidden=[8]",
+    "model.iterations=1",
+    "model.cutoff=4.0",
+    "train.device=cpu",
+    "train.batch_size=4",
+    "output.progress=false",
+    "output.tensorboard=false",
+]
+
+
+def alloys(n_frames: int, seed: int, forces: bool = True) -> list:
+    """Rattled Cu/Al fcc cells labelled with EMT (eV, eV/Å); ``forces=False`` keeps the energy only."""
+    rng = np.random.default_rng(seed)
+    frames = []
+    for _ in range(n_frames):
+        atoms = bulk("Cu", "fcc", a=3.7, cubic=True)
+        atoms.symbols[rng.random(len(atoms)) < 0.4] = "Al"
+        atoms.positions += rng.normal(0, 0.1, size=atoms.positions.shape)
+        label_with_emt(atoms)
+        if not forces:
+            atoms.calc = SinglePointCalculator(atoms, energy=atoms.get_potential_energy())
+        frames.append(atoms)
+    return frames
+
+
+@pytest.fixture(scope="module")
+def split_dir(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("split")
+    frames = alloys(12, seed=3)
+    write(folder / "train.extxyz", frames[:8])
+    write(folder / "val.extxyz", frames[8:])
+    return folder
+
+
+def reann(*arguments: str):
+    return CliRunner().invoke(main, list(arguments))
+
+
+def overrides(*pairs: str) -> list[str]:
+    return [item for pair in pairs for item in ("--set", pair)]
+
+
+def test_refused_resume_names_the_key_and_writes_nothing(split_dir, tmp_path):
+    run = tmp_path / "run"
+    base = [f"data.split_dir={split_dir}", f"output.dir={run}", "train.epochs=1", *TINY]
+    result = reann("train", *overrides(*base))
+    assert result.exit_code == 0, result.output
+    before = {name: (run / name).read_bytes() for name in ("config.yaml", "train.log", "metrics.csv")}
+
+    result = reann("train", *overrides(*base, "model.hidden=[4]"), "--resume")
+    assert result.exit_code == 1
+    assert "model.hidden: [8] in the checkpoint, [4] now" in result.output
+    assert "model.n_radial" not in result.output  # only the differing key is named
+    assert {name: (run / name).read_bytes() for name in before} == before
+
+    result = reann("train", str(run / "config.yaml"), "--set", "train.epochs=2", "--resume")
+    assert result.exit_code == 0, result.output
+    assert "resumed" in (run / "train.log").read_text()
