@@ -1,4 +1,5 @@
-"""Every console command: quick --help (no torch), one-line user errors, --debug tracebacks, no silent wait."""
+"""Every console command: quick --help (no torch), one-line user errors, --debug tracebacks, no silent
+wait."""
 
 from __future__ import annotations
 
@@ -114,7 +115,16 @@ def test_driver_says_at_once_what_it_waits_for(model_file, tmp_path):
     socket_path = tmp_path / "nobody"
     result = CliRunner().invoke(
         driver_cli.main,
-        ["--model", str(model_file), "--template", str(template), "--unix", str(socket_path), "--wait", "0.1"],
+        [
+            "--model",
+            str(model_file),
+            "--template",
+            str(template),
+            "--unix",
+            str(socket_path),
+            "--wait",
+            "0.1",
+        ],
     )
     assert result.exit_code == driver_cli.EXIT_ERROR
     first = result.output.splitlines()[0]

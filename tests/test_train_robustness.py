@@ -73,3 +73,37 @@ def test_refused_resume_names_the_key_and_writes_nothing(split_dir, tmp_path):
     result = reann("train", str(run / "config.yaml"), "--set", "train.epochs=2", "--resume")
     assert result.exit_code == 0, result.output
     assert "resumed" in (run / "train.log").read_text()
+
+
+def test_energy_only_data_trains_with_a_note(tmp_path):
+    folder = tmp_path / "split"
+    folder.mkdir()
+    frames = alloys(12, seed=4, forces=False)
+    write(folder / "train.extxyz", frames[:8])
+    write(folder / "val.extxyz", frames[8:10])
+    write(folder / "test.extxyz", frames[10:])
+    run = tmp_path / "run"
+    result = reann(
+        "train", *overrides(f"data.split_dir={folder}", f"output.dir={run}", "train.epochs=2", *TINY)
+    )
+    assert result.exit_code == 0, result.output
+    assert "fitting energies only, force weight 0" in result.output
+    assert "forces  none in the data (energy-only)" in result.output  # the test-set table
+    result = reann("eval", str(run), str(folder / "test.extxyz"), "--plot", str(tmp_path / "parity.png"))
+    assert result.exit_code == 0, result.output
+    assert "energy-only" in result.output and (tmp_path / "parity.png").stat().st_size > 0
+
+
+def test_zero_forces_are_energy_only_and_a_mix_is_an_error():
+    from reann_driver.train.data import DataError, energy_only, prepare
+
+    frames = alloys(3, seed=5)
+    labelled = prepare(frames, ["Al", "Cu"], 4.0)
+    assert not energy_only(labelled)
+    zeros = [a.copy() for a in frames]
+    for atoms in zeros:
+        atoms.calc = SinglePointCalculator(atoms, energy=-1.0, forces=np.zeros((len(atoms), 3)))
+    assert energy_only(prepare(zeros, ["Al", "Cu"], 4.0))  # n2p2 writes zeros for energy-only data
+    mixed = prepare(frames[:2] + alloys(1, seed=6, forces=False), ["Al", "Cu"], 4.0)
+    with pytest.raises(DataError, match="1 of 3 structures have no forces"):
+        energy_only(mixed)

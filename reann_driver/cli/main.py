@@ -36,7 +36,11 @@ def info(model_file: str) -> None:
 
 def _log_to_terminal() -> None:
     logger = logging.getLogger("reann_driver.train")
-    if not any(getattr(h, "_reann_cli", False) for h in logger.handlers):
+    for handler in logger.handlers:
+        if getattr(handler, "_reann_cli", False):  # a second command in the same process
+            handler.setStream(sys.stdout)  # type: ignore[attr-defined]
+            break
+    else:
         handler = logging.StreamHandler(sys.stdout)
         handler.setFormatter(logging.Formatter("%(message)s"))
         handler._reann_cli = True  # type: ignore[attr-defined]

@@ -36,7 +36,29 @@ _PUBLIC = {
     "validate_frames": "validate",
 }
 
-__all__ = sorted(_PUBLIC)
+__all__ = [
+    "UNIT_PRESETS",
+    "DataError",
+    "DataFormatError",
+    "DatasetStatistics",
+    "LabelKeys",
+    "Recipe",
+    "SplitRule",
+    "Units",
+    "ValidationReport",
+    "dataset_statistics",
+    "detect_format",
+    "iter_records",
+    "load_recipe",
+    "make_frame",
+    "read_frames",
+    "resolve_units",
+    "split_dataset",
+    "standardize",
+    "validate_frames",
+    "verify_split",
+    "write_frames",
+]
 
 if TYPE_CHECKING:
     from .errors import DataError, DataFormatError

@@ -19,7 +19,16 @@ _PUBLIC = {
     "TemplateError": "reann_driver.ipi.evaluator",
 }
 
-__all__ = sorted(_PUBLIC)
+__all__ = [
+    "Address",
+    "BatchEvaluator",
+    "Results",
+    "Session",
+    "StructureError",
+    "TemplateError",
+    "connect",
+    "serve",
+]
 
 if TYPE_CHECKING:
     from .client import Address, Session, connect, serve

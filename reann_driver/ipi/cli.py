@@ -21,7 +21,9 @@ def _print_plugin_path(context: click.Context, _parameter: click.Parameter, valu
         context.exit(0)
 
 
-@click.command(cls=Command, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.command(
+    cls=Command, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100}
+)
 @click.option(
     "--model", "model_path", required=True, type=click.Path(dir_okay=False), help="REANN model file."
 )

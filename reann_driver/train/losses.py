@@ -31,10 +31,13 @@ def weighted_loss(
     force_weight: float,
     stress_weight: float,
 ) -> torch.Tensor:
-    """w_E mean_s((E_s - E_s^ref) / N_s)^2 + w_F mean_(i,a)(F_ia - F_ia^ref)^2 + w_S mean(dS^2) (eV, Å)."""
+    """w_E mean_s((E_s - E_s^ref) / N_s)^2 + w_F mean_(i,a)(F_ia - F_ia^ref)^2 + w_S mean(dS^2) (eV, Å).
+
+    Without ``predicted["forces"]`` (energy-only data) the force term is left out."""
     energy_error = (predicted["energy"] - batch.energy) / batch.n_atoms
     loss = energy_weight * energy_error.square().sum() / counts.structures
-    loss = loss + force_weight * (predicted["forces"] - batch.forces).square().sum() / (3 * counts.atoms)
+    if "forces" in predicted:
+        loss = loss + force_weight * (predicted["forces"] - batch.forces).square().sum() / (3 * counts.atoms)
     if stress_weight and counts.stress_structures and "stress" in predicted:
         stress_error = (predicted["stress"] - batch.stress)[batch.has_stress]
         loss = loss + stress_weight * stress_error.square().sum() / (9 * counts.stress_structures)
@@ -54,7 +57,9 @@ def reference_loss(
     predicted: dict[str, torch.Tensor], batch: Batch, counts: BatchCounts, force_weight: float
 ) -> torch.Tensor:
     """Original REANN objective: sum of squared total-energy errors + f * sum of squared force errors,
-    divided by the number of structures in the global batch (eV^2)."""
+    divided by the number of structures in the global batch (eV^2); energies only without
+    ``predicted["forces"]``."""
     loss = (predicted["energy"] - batch.energy).square().sum()
-    loss = loss + force_weight * (predicted["forces"] - batch.forces).square().sum()
+    if "forces" in predicted:
+        loss = loss + force_weight * (predicted["forces"] - batch.forces).square().sum()
     return loss / counts.structures

@@ -32,7 +32,7 @@ from ..model import REANN
 from .checkpoints import BEST, LAST, load_checkpoint, model_from_checkpoint, restore_rng_states, rng_states
 from .checkpoints import save_checkpoint as write_checkpoint
 from .config import Config, check_resumable
-from .data import LabelledStructure, collate, prepare, read_structures, species_of
+from .data import LabelledStructure, collate, energy_only, prepare, read_structures, species_of
 from .evaluate import evaluate_structures
 from .losses import BatchCounts, reference_force_weight, reference_loss, weighted_loss
 from .metrics import ErrorSums, MetricsCSV, format_error_table
@@ -217,6 +217,7 @@ class Trainer:
             for split, f in frames.items()
         }
         self.test_frames = frames.get("test")
+        self.fit_forces = not energy_only(self.data["train"] + self.data["val"], "train + val data")
         if self.distributed.is_main:
             prepare_output_dir(self.output_dir, resume, force)
         if resume:  # refuse a changed model before config.yaml, train.log or metrics.csv are touched
@@ -228,6 +229,11 @@ class Trainer:
             text = yaml.safe_dump(config.to_dict(), sort_keys=False).encode()
             atomic_write_bytes(self.output_dir / "config.yaml", lambda stream: stream.write(text))
         self.log(self.references.note)
+        if not self.fit_forces:
+            self.log(
+                "no forces in the training data (absent, or all zero as n2p2 files write for energy-only "
+                "sets such as QM9): fitting energies only, force weight 0"
+            )
         torch.manual_seed(config.train.seed)
         self.model = REANN(**self.model_kwargs()).to(self.device)
         self.distributed.broadcast_parameters(self.model)
@@ -366,7 +372,7 @@ class Trainer:
             self.optimizer.zero_grad(set_to_none=True)
             if shard:
                 batch = collate([structures[i] for i in shard], self.dtype, self.device)
-                predicted = self.model(batch.graph, forces=True, stress=stress)
+                predicted = self.model(batch.graph, forces=self.fit_forces, stress=stress)
                 loss = self._loss(predicted, batch, counts)
                 loss.backward()
                 sums.add(predicted, batch)
@@ -387,7 +393,7 @@ class Trainer:
         mine = list(range(len(structures)))[self.distributed.rank :: self.distributed.world_size]
         for start in range(0, len(mine), size):
             batch = collate([structures[i] for i in mine[start : start + size]], self.dtype, self.device)
-            predicted = model(batch.graph, forces=True, stress=stress)
+            predicted = model(batch.graph, forces=self.fit_forces, stress=stress)
             sums.add(predicted, batch)
         sums.all_reduce()
         return sums
