@@ -111,6 +111,14 @@ def read_source(path: str, spec: SourceSpec) -> Iterator[Atoms]:
     return formats.read_frames(path, spec.fmt, units=spec.units, keys=spec.keys, fractional=spec.fractional)
 
 
+def units_warnings(spec: SourceSpec, sample: list[Atoms]) -> list[str]:
+    """Unit slips: a mix of unit systems in the options, and converted values that look implausible."""
+    from .validate import unit_warnings
+
+    mismatch = spec.units.mismatch()
+    return ([mismatch] if mismatch else []) + unit_warnings(sample)
+
+
 @main.command()
 @click.argument("source", type=click.Path(exists=True))
 @click.argument("out", type=click.Path())
@@ -139,8 +147,6 @@ def convert(
       reann-data convert deepmd/data water.extxyz --from deepmd
       reann-data convert water.extxyz configuration --to reann
     """
-    from .validate import unit_warnings
-
     spec = source_spec(options)
     checked: list[Atoms] = []
     unlabelled = {"energy": 0, "forces": 0}
@@ -161,8 +167,8 @@ def convert(
             yield atoms
 
     written = formats.write_frames(out, frames(), out_format, force=force)
-    for warning in unit_warnings(checked):
-        click.echo(f"warning: {warning}", err=True)
+    for warning in units_warnings(spec, checked):
+        click.echo(f"warning: units: {warning}", err=True)
     for label, key in (("energy", spec.keys.energy), ("forces", spec.keys.forces)):
         if unlabelled[label]:
             hint = f"looked for {key!r}" if key else "use --energy-key/--forces-key if the file names them"
@@ -216,7 +222,7 @@ def validate(
 
     Example: reann-data validate water.extxyz
     """
-    from .validate import unit_warnings, validate_frames
+    from .validate import validate_frames
 
     spec = source_spec(options)
     sample: list[Atoms] = []
@@ -235,17 +241,20 @@ def validate(
         shown[issue.code] = shown.get(issue.code, 0) + 1
         if shown[issue.code] <= show:
             click.echo(f"frame {issue.frame}: {issue.severity}: {issue.code}: {issue.message}")
-    for warning in unit_warnings(sample):
+    unit_problems = units_warnings(spec, sample)
+    for warning in unit_problems:
         click.echo(f"warning: units: {warning}")
+    counts = {**report.counts(), **({"units": len(unit_problems)} if unit_problems else {})}
     click.echo(
         f"{report.frames} frames checked: {len(report.errors)} errors, "
-        f"{len(report.warnings)} warnings {report.counts()}"
+        f"{len(report.warnings) + len(unit_problems)} warnings {counts}"
     )
     if json_path:
         with atomic_file(json_path, force=True) as temporary:
             payload = {
                 "frames": report.frames,
-                "counts": report.counts(),
+                "counts": counts,
+                "unit_warnings": unit_problems,
                 "issues": [asdict(i) for i in report.issues],
             }
             temporary.write_text(json.dumps(payload, indent=1) + "\n")
@@ -293,8 +302,16 @@ def stats(
     from .stats import dataset_statistics, plot_histograms
 
     spec = source_spec(options)
+    sample: list[Atoms] = []
+
+    def frames() -> Iterator[Atoms]:
+        for atoms in read_source(source, spec):
+            if len(sample) < 20:
+                sample.append(atoms)
+            yield atoms
+
     statistics = dataset_statistics(
-        read_source(source, spec),
+        frames(),
         cutoff=cutoff,
         isolated_atoms=parse_isolated_atoms(isolated_atom),
         keep_values=plot is not None,
@@ -307,6 +324,8 @@ def stats(
         click.echo(json.dumps(report, indent=2))
     else:
         click.echo(format_report(report))
+    for warning in units_warnings(spec, sample):  # stderr: the JSON report stays parseable
+        click.echo(f"warning: units: {warning}", err=True)
 
 
 def format_report(report: dict[str, Any]) -> str:
@@ -409,6 +428,7 @@ def split(
     spec = source_spec(options)
     if recipe_name:
         recipe = load_recipe(recipe_name)
+        check_recipe_format(source, recipe, spec.fmt)
         recipe = replace(  # options given on the command line take precedence over the recipe's
             recipe,
             format=spec.fmt or recipe.format,
@@ -438,6 +458,24 @@ def split(
         f"wrote {out}: {counts}, seed {manifest['seed']}, "
         f"source sha256 {manifest['source']['sha256'][:16]}..."
     )
+
+
+def check_recipe_format(source: str, recipe: Recipe, fmt: str | None) -> None:
+    """Refuse a source that is plainly not in the recipe's format (unless --from says how to read it)."""
+    if fmt is not None or recipe.format is None:
+        return
+    try:
+        detected = formats.detect_format(source)
+    except DataError:
+        return  # no guess: let the recipe's reader try and report the line at fault
+    if detected != recipe.format:
+        name = recipe.source.get("name")
+        expected = f" ({name}, {recipe.source['url']})" if name and recipe.source.get("url") else ""
+        raise DataError(
+            f"recipe {recipe.name!r} expects {recipe.format} data{expected}, but {source} looks like "
+            f"{detected}; split it with --seed/--test/--val instead, or give --from {detected} to apply "
+            "the recipe anyway"
+        )
 
 
 def parse_size(value: str) -> float | int:

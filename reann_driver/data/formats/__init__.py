@@ -70,6 +70,9 @@ def iter_records(
     """Unparsed frame records of ``path`` in source order (format auto-detected when ``fmt`` is None)."""
     fmt = fmt or detect_format(path)
     module = format_module(fmt)
+    if Path(path).is_dir() and fmt != "deepmd":
+        hint = " (it looks like DeePMD data: --from deepmd)" if detect_format(path) == "deepmd" else ""
+        raise DataError(f"{os.fspath(path)} is a folder, but --from {fmt} reads a file{hint}")
     if fmt == "reann":
         return module.iter_records(path, fractional=bool(options.get("fractional", False)))
     return module.iter_records(path)
