@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pytest
 from ase.build import bulk
@@ -107,3 +109,12 @@ def test_zero_forces_are_energy_only_and_a_mix_is_an_error():
     mixed = prepare(frames[:2] + alloys(1, seed=6, forces=False), ["Al", "Cu"], 4.0)
     with pytest.raises(DataError, match="1 of 3 structures have no forces"):
         energy_only(mixed)
+
+
+def test_missing_tensorboard_is_said_in_the_log(split_dir, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)  # import fails as if not installed
+    run = tmp_path / "run"
+    settings = [f"data.split_dir={split_dir}", f"output.dir={run}", "train.epochs=1", *TINY]
+    result = reann("train", *overrides(*settings, "output.tensorboard=true"))
+    assert result.exit_code == 0, result.output
+    assert "pip install 'reann-driver[tensorboard]'" in (run / "train.log").read_text()

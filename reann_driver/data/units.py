@@ -74,7 +74,6 @@ class Units:
         """JSON-able description for manifests and reports."""
         return {"length": self.length, "energy": self.energy, "force": self.force}
 
-
     def mismatch(self) -> str | None:
         """A warning when the units mix systems as files rarely do (Bohr with eV, Å with Hartree/Bohr)."""
         problems = []

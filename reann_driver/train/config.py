@@ -168,7 +168,8 @@ class OutputConfig:
         default="reann_run", metadata=_help("run directory (checkpoints, metrics.csv, train.log, model.pt)")
     )
     tensorboard: bool = field(
-        default=True, metadata=_help("also log to TensorBoard when the tensorboard package is installed")
+        default=True,
+        metadata=_help("also log to TensorBoard (extra 'tensorboard'; a note in the log when it is missing)"),
     )
     progress: bool = field(default=True, metadata=_help("show a progress bar per epoch (on terminals)"))
 
