@@ -29,7 +29,8 @@ from ase.io import read
 
 import reann_driver
 from reann_driver.ipi.evaluator import ANGSTROM_PER_BOHR, BatchEvaluator
-from reann_driver.ipi.launch import prepare_input, run_ipi_with_driver
+from reann_driver.ipi.inputs import prepare_input
+from reann_driver.ipi.launch import run_ipi_with_driver
 from reann_driver.memory import keep_freed_memory
 
 ROOT = Path(__file__).resolve().parents[1]
