@@ -6,11 +6,10 @@ import sys
 
 import numpy as np
 import pytest
-from ase.build import bulk
 from ase.calculators.singlepoint import SinglePointCalculator
 from ase.io import write
 from click.testing import CliRunner
-from conftest import label_with_emt
+from test_train_loop import rattled_alloys
 
 from reann_driver.cli.main import main
 
@@ -28,17 +27,11 @@ TINY = [
 
 
 def alloys(n_frames: int, seed: int, forces: bool = True) -> list:
-    """Rattled Cu/Al fcc cells labelled with EMT (eV, eV/Å); ``forces=False`` keeps the energy only."""
-    rng = np.random.default_rng(seed)
-    frames = []
-    for _ in range(n_frames):
-        atoms = bulk("Cu", "fcc", a=3.7, cubic=True)
-        atoms.symbols[rng.random(len(atoms)) < 0.4] = "Al"
-        atoms.positions += rng.normal(0, 0.1, size=atoms.positions.shape)
-        label_with_emt(atoms)
-        if not forces:
+    """Rattled Cu/Al cells labelled with EMT (eV, eV/Å); ``forces=False`` keeps the energy only."""
+    frames = rattled_alloys(n_frames, seed)
+    if not forces:
+        for atoms in frames:
             atoms.calc = SinglePointCalculator(atoms, energy=atoms.get_potential_energy())
-        frames.append(atoms)
     return frames
 
 

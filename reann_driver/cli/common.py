@@ -65,8 +65,10 @@ def friendly_errors(command: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-class Command(click.Command):
-    """A click command with ``--debug`` whose user errors are one line."""
+class _Reporting:
+    """Adds ``--debug`` to a click command or group and reports its user errors in one line."""
+
+    params: list[click.Parameter]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -74,21 +76,17 @@ class Command(click.Command):
 
     def invoke(self, ctx: click.Context) -> Any:
         with one_line_errors():
-            return super().invoke(ctx)
+            return super().invoke(ctx)  # type: ignore[misc]
 
 
-class Group(click.Group):
+class Command(_Reporting, click.Command):
+    """A click command with ``--debug`` whose user errors are one line."""
+
+
+class Group(_Reporting, click.Group):
     """A click group whose subcommands (and itself) take ``--debug``."""
 
     command_class = Command
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.params.append(_debug_option())
-
-    def invoke(self, ctx: click.Context) -> Any:
-        with one_line_errors():
-            return super().invoke(ctx)
 
 
 Group.group_class = Group

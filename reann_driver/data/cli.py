@@ -111,6 +111,14 @@ def read_source(path: str, spec: SourceSpec) -> Iterator[Atoms]:
     return formats.read_frames(path, spec.fmt, units=spec.units, keys=spec.keys, fractional=spec.fractional)
 
 
+def sampled(frames: Iterator[Atoms], sample: list[Atoms], size: int = 20) -> Iterator[Atoms]:
+    """Pass ``frames`` through, keeping the first ``size`` in ``sample`` (for the unit checks)."""
+    for atoms in frames:
+        if len(sample) < size:
+            sample.append(atoms)
+        yield atoms
+
+
 def units_warnings(spec: SourceSpec, sample: list[Atoms]) -> list[str]:
     """Unit slips: a mix of unit systems in the options, and converted values that look implausible."""
     from .validate import unit_warnings
@@ -227,14 +235,11 @@ def validate(
     spec = source_spec(options)
     sample: list[Atoms] = []
 
-    def frames() -> Iterator[Atoms]:
-        for atoms in read_source(source, spec):
-            if len(sample) < 20:
-                sample.append(atoms)
-            yield atoms
-
     report = validate_frames(
-        frames(), require_forces=not no_forces, min_distance=min_distance, outlier_threshold=outlier_z
+        sampled(read_source(source, spec), sample),
+        require_forces=not no_forces,
+        min_distance=min_distance,
+        outlier_threshold=outlier_z,
     )
     shown: dict[str, int] = {}
     for issue in report.issues:
@@ -304,14 +309,8 @@ def stats(
     spec = source_spec(options)
     sample: list[Atoms] = []
 
-    def frames() -> Iterator[Atoms]:
-        for atoms in read_source(source, spec):
-            if len(sample) < 20:
-                sample.append(atoms)
-            yield atoms
-
     statistics = dataset_statistics(
-        frames(),
+        sampled(read_source(source, spec), sample),
         cutoff=cutoff,
         isolated_atoms=parse_isolated_atoms(isolated_atom),
         keep_values=plot is not None,
