@@ -24,8 +24,10 @@ __all__ = [
     "Batch",
     "DataError",
     "LabelledStructure",
+    "batch_order",
     "collate",
     "energy_only",
+    "epoch_batches",
     "frame_has_forces",
     "prepare",
     "read_structures",
@@ -164,3 +166,15 @@ def species_of(frames: Sequence[Atoms]) -> list[str]:
     """Elements present in the frames, ordered by atomic number."""
     numbers = sorted({int(z) for atoms in frames for z in atoms.numbers})
     return [chemical_symbols[z] for z in numbers]
+
+
+def batch_order(n_structures: int, seed: int, epoch: int) -> torch.Tensor:
+    """Shuffled structure indices of one epoch, a function of (seed, epoch) only (exact resume)."""
+    generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    return torch.randperm(n_structures, generator=generator)
+
+
+def epoch_batches(n_structures: int, batch_size: int, seed: int, epoch: int) -> list[list[int]]:
+    """The global batches of one epoch: ``batch_order`` cut into chunks of ``batch_size`` indices."""
+    order = batch_order(n_structures, seed, epoch).tolist()
+    return [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
