@@ -11,17 +11,25 @@ from ase import Atoms
 from ase.calculators.calculator import Calculator, PropertyNotImplementedError, all_changes
 from ase.stress import full_3x3_to_voigt_6_stress
 
+from .errors import UserError
 from .model import REANN, graph_from_atoms, load_model
 from .model.reann import dtype_from_name
+
+
+class DeviceError(UserError, RuntimeError):
+    """A device that was asked for but is not available (e.g. CUDA on a machine without a GPU)."""
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
     """``"auto"`` means CUDA when available, else CPU; anything else is passed to ``torch.device``."""
     if str(device) == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    resolved = torch.device(device)
+    try:
+        resolved = torch.device(device)
+    except RuntimeError as error:  # torch's message lists the device types it knows
+        raise DeviceError(f"device {str(device)!r}: {error}") from None
     if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("device 'cuda' was asked for but torch sees no CUDA device")
+        raise DeviceError(f"device {str(device)!r} was asked for but torch sees no CUDA device")
     return resolved
 
 

@@ -18,6 +18,7 @@ import torch
 from ipi.utils.units import unit_to_internal, unit_to_user
 
 from reann_driver.calculator import resolve_device, to_numpy
+from reann_driver.errors import UserError
 from reann_driver.model import REANN, build_graph, load_model, species_indices
 from reann_driver.model.reann import dtype_from_name
 
@@ -25,11 +26,11 @@ ANGSTROM_PER_BOHR = float(unit_to_user("length", "angstrom", 1.0))
 HARTREE_PER_EV = float(unit_to_internal("energy", "electronvolt", 1.0))
 
 
-class TemplateError(ValueError):
+class TemplateError(UserError, ValueError):
     """The template structure cannot be read, or does not fit the model or the structures i-PI sends."""
 
 
-class StructureError(ValueError):
+class StructureError(UserError, ValueError):
     """i-PI sent a structure the model cannot evaluate (non-finite positions, singular cell, ...)."""
 
 

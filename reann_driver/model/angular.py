@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 
 import torch
-from e3nn import o3
 from torch import nn
 
 
@@ -64,9 +63,12 @@ class SphericalAngular(nn.Module):
     """Real spherical harmonics Y_lm(r/|r|) from e3nn, 'component' normalisation, L = 0..l_max."""
 
     def __init__(self, l_max: int) -> None:
+        from e3nn import o3  # imported only for this optional basis (it takes a while to load)
+
         super().__init__()
         self.l_max = l_max
         self.irreps = o3.Irreps.spherical_harmonics(l_max)
+        self._harmonics = o3.spherical_harmonics
         self.degree = [ell for ell in range(l_max + 1) for _ in range(2 * ell + 1)]
 
     @property
@@ -75,7 +77,7 @@ class SphericalAngular(nn.Module):
 
     def forward(self, vectors: torch.Tensor) -> torch.Tensor:
         """Args: vectors [n_edges, 3] in Å. Returns [n_edges, (l_max + 1)^2] (dimensionless)."""
-        return o3.spherical_harmonics(self.irreps, vectors, normalize=True, normalization="component")
+        return self._harmonics(self.irreps, vectors, normalize=True, normalization="component")
 
 
 def make_angular(kind: str, l_max: int) -> CartesianAngular | SphericalAngular:
