@@ -15,10 +15,10 @@ from .. import __version__
 from . import formats
 from .errors import DataError
 from .frames import DEFAULT_KEYS, LabelKeys, frame_energy, frame_forces
-from .output import atomic_file
+from .output import atomic_file, check_output
 from .recipes import Recipe, load_recipe
 from .split import split_dataset, verify_split
-from .stats import dataset_statistics, plot_histograms
+from .stats import check_plot_output, dataset_statistics, plot_histograms
 from .units import Units, resolve_units
 from .validate import unit_warnings, validate_frames
 
@@ -153,6 +153,7 @@ def convert(
       reann-data convert water.extxyz configuration --to reann
     """
     spec = source_spec(options)
+    check_output(out, [source], force=force, directory=out_format == "deepmd")
     checked: list[Atoms] = []
     unlabelled = {"energy": 0, "forces": 0}
 
@@ -186,7 +187,7 @@ def convert(
 @source_options
 @click.option(
     "--min-distance",
-    type=float,
+    type=click.FloatRange(0, min_open=True),
     default=0.5,
     show_default=True,
     help="Atoms closer than this (Å) are an error.",
@@ -209,6 +210,14 @@ def convert(
     default=None,
     help="Write every issue to this JSON file.",
 )
+@click.option(
+    "--max-force",
+    type=click.FloatRange(0, min_open=True),
+    default=1e4,
+    show_default=True,
+    help="Atomic forces beyond this (eV/Å) are an error, however few the frames.",
+)
+@click.option("--force", is_flag=True, help="Overwrite the --json file.")
 @friendly_errors
 def validate(
     source: str,
@@ -217,6 +226,8 @@ def validate(
     outlier_z: float,
     show: int,
     json_path: str | None,
+    max_force: float,
+    force: bool,
     **options: Any,
 ) -> None:
     """Check SOURCE frame by frame; exit status 1 when there are errors (warnings alone give 0).
@@ -228,6 +239,8 @@ def validate(
     Example: reann-data validate water.extxyz
     """
     spec = source_spec(options)
+    if json_path:
+        check_output(json_path, [source], force=force)
     sample: list[Atoms] = []
 
     def frames() -> Iterator[Atoms]:
@@ -237,7 +250,11 @@ def validate(
             yield atoms
 
     report = validate_frames(
-        frames(), require_forces=not no_forces, min_distance=min_distance, outlier_threshold=outlier_z
+        frames(),
+        require_forces=not no_forces,
+        min_distance=min_distance,
+        outlier_threshold=outlier_z,
+        max_force=max_force,
     )
     shown: dict[str, int] = {}
     for issue in report.issues:
@@ -251,7 +268,7 @@ def validate(
         f"{len(report.warnings)} warnings {report.counts()}"
     )
     if json_path:
-        with atomic_file(json_path, force=True) as temporary:
+        with atomic_file(json_path, force=force) as temporary:
             payload = {
                 "frames": report.frames,
                 "counts": report.counts(),
@@ -279,12 +296,18 @@ def parse_isolated_atoms(values: tuple[str, ...]) -> dict[str, float] | None:
 @main.command()
 @click.argument("source", type=click.Path(exists=True))
 @source_options
-@click.option("--cutoff", type=float, default=None, help="Also count neighbours within this radius (Å).")
+@click.option(
+    "--cutoff",
+    type=click.FloatRange(0, min_open=True),
+    default=None,
+    help="Also count neighbours within this radius (Å).",
+)
 @click.option("--isolated-atom", multiple=True, help="Isolated-atom energy, SYMBOL=eV (repeat per element).")
 @click.option(
     "--plot", type=click.Path(dir_okay=False), default=None, help="Write histograms to this PNG file."
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("--force", is_flag=True, help="Overwrite the --plot file.")
 @friendly_errors
 def stats(
     source: str,
@@ -292,6 +315,7 @@ def stats(
     isolated_atom: tuple[str, ...],
     plot: str | None,
     as_json: bool,
+    force: bool,
     **options: Any,
 ) -> None:
     """Describe SOURCE: frames, composition, energy per atom, force RMS per element, neighbour counts and
@@ -300,6 +324,8 @@ def stats(
     Example: reann-data stats water.extxyz --cutoff 5.0 --plot water.png
     """
     spec = source_spec(options)
+    if plot:
+        check_plot_output(plot, [source], force=force)
     statistics = dataset_statistics(
         read_source(source, spec),
         cutoff=cutoff,
@@ -308,7 +334,7 @@ def stats(
     )
     report = statistics.report()
     if plot:
-        plot_histograms(statistics, plot)
+        plot_histograms(statistics, plot, force=force)
         report["plot"] = plot
     if as_json:
         click.echo(json.dumps(report, indent=2))
