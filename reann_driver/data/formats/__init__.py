@@ -59,19 +59,29 @@ def detect_format(path: str | os.PathLike[str]) -> str:
 def iter_records(
     path: str | os.PathLike[str], fmt: str | None = None, **options: object
 ) -> Iterator[FrameRecord]:
-    """Unparsed frame records of ``path`` in source order (format auto-detected when ``fmt`` is None)."""
+    """Unparsed frame records of ``path`` in source order (format auto-detected when ``fmt`` is None).
+    A source without frames is a DataFormatError."""
     fmt = fmt or detect_format(path)
     if fmt == "extxyz":
-        return extxyz.iter_records(path)
+        return _not_empty(extxyz.iter_records(path), path)
     if fmt == "reann":
-        return reann.iter_records(path, fractional=bool(options.get("fractional", False)))
+        return _not_empty(reann.iter_records(path, fractional=bool(options.get("fractional", False))), path)
     if fmt == "n2p2":
-        return n2p2.iter_records(path)
+        return _not_empty(n2p2.iter_records(path), path)
     if fmt == "deepmd":
-        return deepmd.iter_records(path)
+        return _not_empty(deepmd.iter_records(path), path)
     if fmt == "asedb":
-        return asedb.iter_records(path)
+        return _not_empty(asedb.iter_records(path), path)
     raise DataError(f"unknown input format {fmt!r}; choose one of {', '.join(READ_FORMATS)}")
+
+
+def _not_empty(records: Iterator[FrameRecord], path: str | os.PathLike[str]) -> Iterator[FrameRecord]:
+    empty = True
+    for record in records:
+        empty = False
+        yield record
+    if empty:
+        raise DataFormatError(path, "", "holds no frames (empty file or folder)")
 
 
 def parse_record(record: FrameRecord, path: str | os.PathLike[str]) -> Atoms:
