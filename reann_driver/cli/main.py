@@ -29,7 +29,10 @@ def info(model_file: str) -> None:
 
     Example: reann info water.pt
     """
-    model = load_model(model_file)
+    try:
+        model = load_model(model_file)
+    except _USER_ERRORS as error:  # ModelFileError is a ValueError
+        raise click.ClickException(str(error)) from None
     n_parameters = sum(p.numel() for p in model.parameters())
     click.echo(json.dumps({**model.config, "parameters": n_parameters, "metadata": model.metadata}, indent=2))
 
@@ -110,8 +113,11 @@ def evaluate(
     Example:
       reann eval runs/water/model.pt water/test.extxyz --predictions pred.extxyz --plot parity.png
     """
+    import numpy as np
+
     from ..atomic import atomic_write_bytes
     from ..calculator import resolve_device
+    from ..data.output import check_output
     from ..train import (
         evaluate_structures,
         format_error_table,
@@ -120,17 +126,20 @@ def evaluate(
         write_predictions,
     )
 
-    outputs = [p for p in (predictions, plot, json_file) if p is not None]
-    existing = [p for p in outputs if Path(p).exists()]
-    if existing and not force:
-        raise click.ClickException(f"{', '.join(existing)} exist(s); use --force to overwrite")
     path = Path(model_file)
     try:
+        for output in (predictions, plot, json_file):
+            if output is not None:
+                check_output(output, [model_file, data_file], force=force)
         model = load_model(path / "model.pt" if path.is_dir() else path)
         frames = read_structures(data_file)
         evaluation = evaluate_structures(model, frames, batch_size, resolve_device(device))
     except _USER_ERRORS as error:  # ModelFileError and DataError are ValueErrors
-        raise click.ClickException(str(error)) from error
+        raise click.ClickException(str(error)) from None
+    if not (np.isfinite(evaluation.energies).all() and all(np.isfinite(f).all() for f in evaluation.forces)):
+        raise click.ClickException(
+            f"{model_file} predicts non-finite energies or forces on {data_file}: no error table"
+        )
     click.echo(format_error_table(evaluation.metrics))
     if predictions:
         write_predictions(frames, evaluation, predictions)

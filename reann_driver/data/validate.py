@@ -218,7 +218,8 @@ def unit_warnings(frames: Iterable[Atoms], sample: int = 20) -> list[str]:
                 nearest_h.append(float(near_hydrogen.min()))
         forces = frame_forces(atoms)
         if forces is not None and forces.size and np.all(np.isfinite(forces)):
-            force_rms.append(float(np.sqrt(np.mean(forces**2))))
+            with np.errstate(over="ignore"):
+                force_rms.append(float(np.sqrt(np.mean(forces**2))))
         if usable and atoms.pbc.all() and len(atoms):
             big_cells.append(abs(atoms.cell.volume) / len(atoms))
     warnings = []

@@ -25,7 +25,7 @@ import torch.distributed as dist
 import yaml
 from tqdm import tqdm
 
-from ..atomic import atomic_write_bytes
+from ..atomic import atomic_write_bytes, remove_stale_temporaries
 from ..calculator import resolve_device
 from ..model import REANN
 from .checkpoints import BEST, LAST, load_checkpoint, model_from_checkpoint, restore_rng_states, rng_states
@@ -294,6 +294,7 @@ class Trainer:
         self.scheduler.load_state_dict(checkpoint["scheduler_state"])
 
     def _resume(self) -> None:
+        remove_stale_temporaries(self.output_dir, self.log)
         checkpoint = load_checkpoint(self.output_dir / LAST)
         stored = checkpoint["model_config"]
         current = self.model.config
