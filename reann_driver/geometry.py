@@ -33,7 +33,7 @@ def neighbour_list_problem(positions: Any, cell: Any, pbc: Any, cutoff: float) -
         return "cutoff", f"the cutoff {cutoff} Å must be a positive finite number"
     positions = np.asarray(positions, dtype=np.float64).reshape(-1, 3)
     if not np.isfinite(positions).all():
-        return "non-finite", "non-finite positions"
+        return "non-finite", "non-finite positions (NaN or infinite)"
     periodic = np.broadcast_to(np.asarray(pbc, dtype=bool), (3,))
     box = np.asarray(cell, dtype=np.float64).reshape(3, 3)
     lengths = np.zeros(0)

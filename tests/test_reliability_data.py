@@ -190,10 +190,10 @@ def test_item4_n2p2_frame_with_two_energy_lines(tmp_path: Path) -> None:
 # --- item 6: empty inputs, absolute force bound, extra columns, NUL bytes, i-PI xyz -------------
 
 
-@pytest.mark.parametrize("name", ["e.xyz", "e.xyz.gz", "configuration", "input.data"])
+@pytest.mark.parametrize("name", ["e.xyz", "e.xyz.gz", "zero.xyz.gz", "configuration", "input.data"])
 def test_item6_empty_inputs_are_errors(tmp_path: Path, name: str) -> None:
     path = tmp_path / name
-    if name.endswith(".gz"):
+    if name == "e.xyz.gz":  # a compressed empty file (zero.xyz.gz: a 0-byte file)
         import gzip
 
         path.write_bytes(gzip.compress(b""))

@@ -288,3 +288,18 @@ def test_item12_resume_removes_checkpoint_temporaries(tmp_path: Path) -> None:
     train(tiny_config(tmp_path, run, "train.epochs=2"), resume=True)
     assert not leftover.exists()
     assert "removed 1 temporary file(s)" in (run / "train.log").read_text()
+
+
+def test_item2_reann_export_and_eval_follow_the_output_rule(tmp_path: Path, small_model) -> None:
+    model = tmp_path / "m.pt"
+    small_model.save(str(model))
+    original = model.read_bytes()
+    result = CliRunner().invoke(reann, ["export", str(model), str(model), "--force"])
+    assert result.exit_code == 1 and "is the input" in result.output
+    molecule("CH4").write(tmp_path / "d.extxyz")
+    for option in ("--json", "--predictions"):
+        result = CliRunner().invoke(
+            reann, ["eval", str(model), str(tmp_path / "d.extxyz"), option, str(tmp_path / "d.extxyz")]
+        )
+        assert result.exit_code == 1 and "is the input" in result.output, result.output
+    assert model.read_bytes() == original

@@ -9,6 +9,10 @@ class DataError(ValueError):
     """A dataset problem the user can fix (bad input, refused overwrite, inconsistent manifest)."""
 
 
+class OutputExistsError(DataError, FileExistsError):
+    """An output exists and ``--force`` was not given."""
+
+
 class DataFormatError(DataError):
     """A file that cannot be parsed; the message names the file and the line or frame."""
 

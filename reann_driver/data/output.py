@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ..atomic import atomic_path, umask_mode
-from .errors import DataError
+from .errors import DataError, OutputExistsError
 
 
 def _same_file(first: Path, second: Path) -> bool:
@@ -66,9 +66,9 @@ def check_output(
 
 
 def refuse_overwrite(path: str | os.PathLike[str], force: bool) -> None:
-    """Raise DataError when ``path`` exists and ``force`` is not set."""
+    """Raise OutputExistsError (a DataError) when ``path`` exists and ``force`` is not set."""
     if Path(path).exists() and not force:
-        raise DataError(f"{str(path)!r} exists; pass --force to overwrite it")
+        raise OutputExistsError(f"{str(path)!r} exists; pass --force to overwrite it")
 
 
 @contextmanager

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from ase.data import atomic_numbers
 
 from ..atomic import atomic_write_bytes
 from .reann import REANN, dtype_from_name
@@ -112,6 +113,9 @@ def config_problem(config: dict[str, Any]) -> str | None:
             return f"config {key!r} is not finite ({value!r})"
         if isinstance(value, (list, tuple, dict)) and len(value) > MAX_CONFIG_LIST:
             return f"config {key!r} has {len(value)} entries (at most {MAX_CONFIG_LIST})"
+    species = config.get("species")
+    if not (isinstance(species, list) and all(symbol in atomic_numbers for symbol in species)):
+        return f"config 'species' must be a list of chemical symbols, got {species!r}"
     cutoff = config.get("cutoff")
     if cutoff is not None and not (isinstance(cutoff, (int, float)) and cutoff > 0):
         return f"config 'cutoff' must be a positive number of Å, got {cutoff!r}"
