@@ -115,7 +115,6 @@ def evaluate(
     """
     import numpy as np
 
-    from ..atomic import atomic_write_bytes
     from ..calculator import resolve_device
     from ..data.output import check_output
     from ..train import (
@@ -123,6 +122,7 @@ def evaluate(
         format_error_table,
         parity_plot,
         read_structures,
+        write_metrics_json,
         write_predictions,
     )
 
@@ -146,8 +146,7 @@ def evaluate(
     if plot:
         parity_plot(frames, evaluation, plot)
     if json_file:
-        text = json.dumps(evaluation.metrics, indent=2).encode()
-        atomic_write_bytes(json_file, lambda stream: stream.write(text))
+        write_metrics_json(evaluation.metrics, json_file)
 
 
 @main.command()

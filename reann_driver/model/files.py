@@ -152,6 +152,25 @@ def shapes_problem(config: dict[str, Any], state_dict: dict[str, torch.Tensor]) 
     return None
 
 
+# Hyper-parameters that files written before they existed (reann-driver 0.1) lack, with the value that
+# reproduces those models exactly.
+LEGACY_CONFIG = {
+    "network_layout": "pre_norm",
+    "shared_mixing": True,
+    "radial_init": "narrow",
+    "initial_coefficient": 1.0,
+}
+
+
+def _upgrade(config: dict[str, Any], state: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Config and weights of a 0.1 file in the current layout (one shared mixing set, [1, L, k, m])."""
+    config = {**LEGACY_CONFIG, **config} if "network_layout" not in config else config
+    mixing = state.get("density.mixing")
+    if isinstance(mixing, torch.Tensor) and mixing.dim() == 3:
+        state = {**state, "density.mixing": mixing.unsqueeze(0)}
+    return config, state
+
+
 def load_model(
     path: str | os.PathLike[str],
     device: torch.device | str | None = None,
@@ -165,13 +184,13 @@ def load_model(
         dtype: override the stored float32/float64 (e.g. float64 inference of a float32-trained model).
     """
     payload = read_model_file(path)
-    config = dict(payload["config"])
+    config, state = _upgrade(dict(payload["config"]), payload["state_dict"])
     try:
-        problem = shapes_problem(config, payload["state_dict"])
+        problem = shapes_problem(config, state)
         if problem:
             raise ModelFileError(f"{str(path)!r} holds an inconsistent model: {problem}")
         model = REANN(**config)
-        model.load_state_dict(payload["state_dict"])
+        model.load_state_dict(state)
     except (TypeError, ValueError, RuntimeError, KeyError) as error:
         if isinstance(error, ModelFileError):
             raise
