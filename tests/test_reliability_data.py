@@ -170,21 +170,25 @@ def test_item8_verify_with_an_incomplete_manifest(dataset: Path, tmp_path: Path)
     fails_cleanly(run("verify", out, "--source", dataset), "manifest")
 
 
-# --- item 4: duplicate energies -----------------------------------------------------------------
+# --- items 4 and 6: duplicate energies, extra columns ---------------------------------------
 
 
-def test_item4_extxyz_header_with_a_key_twice(tmp_path: Path) -> None:
-    path = tmp_path / "twice.xyz"
-    path.write_text("1\nenergy=1.0 energy=2.0 Properties=species:S:1:pos:R:3\nH 0 0 0\n")
-    with pytest.raises(DataFormatError, match=r"twice.xyz: line 2: .*'energy' twice"):
-        list(read_frames(path))
+AMBIGUOUS = {  # item 4 (a label given twice) and item 6 (an extra column): file, text, expected message
+    "key twice": ("twice.xyz", "1\nenergy=1.0 energy=2.0 Properties=species:S:1:pos:R:3\nH 0 0 0\n",
+                  r"twice.xyz: line 2: .*'energy' twice"),
+    "energy twice": ("input.data", "begin\natom 0 0 0 H 0 0 0 0 0\nenergy 1.0\nenergy 2.0\ncharge 0\nend\n",
+                     r"line 4: a second 'energy' line"),
+    "extra column": ("extra.xyz", "2\nProperties=species:S:1:pos:R:3 energy=1\nH 0 0 0\nH 0 0 1 7\n",
+                     r"line 4: an atom line with 5 columns; .* declare 4"),
+}  # fmt: skip
 
 
-def test_item4_n2p2_frame_with_two_energy_lines(tmp_path: Path) -> None:
-    path = tmp_path / "input.data"
-    path.write_text("begin\natom 0 0 0 H 0 0 0 0 0\nenergy 1.0\nenergy 2.0\ncharge 0\nend\n")
-    with pytest.raises(DataFormatError, match=r"line 4: a second 'energy' line"):
-        list(read_frames(path))
+@pytest.mark.parametrize("case", sorted(AMBIGUOUS))
+def test_items4_and_6_ambiguous_lines_are_errors_naming_the_line(tmp_path: Path, case: str) -> None:
+    name, text, message = AMBIGUOUS[case]
+    (tmp_path / name).write_text(text)
+    with pytest.raises(DataFormatError, match=message):
+        list(read_frames(tmp_path / name))
 
 
 # --- item 6: empty inputs, absolute force bound, extra columns, NUL bytes, i-PI xyz -------------
@@ -219,13 +223,6 @@ def test_item6_validate_bounds_forces_in_a_small_file(tmp_path: Path) -> None:
     write_frames(path, frames(3, force_scale=1e5), force=True)
     assert run("validate", path).exit_code == 1
     assert run("validate", path, "--max-force", "1e7").exit_code == 0
-
-
-def test_item6_extra_column_on_an_atom_line(tmp_path: Path) -> None:
-    path = tmp_path / "extra.xyz"
-    path.write_text("2\nProperties=species:S:1:pos:R:3 energy=1\nH 0 0 0\nH 0 0 1 7\n")
-    with pytest.raises(DataFormatError, match=r"line 4: an atom line with 5 columns; .* declare 4"):
-        list(read_frames(path))
 
 
 def test_item6_nul_byte_in_a_header(tmp_path: Path) -> None:
