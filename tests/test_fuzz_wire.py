@@ -98,10 +98,11 @@ MESSAGE = st.one_of(
 )
 
 
-def run_session(stream: bytes, periodic: bool) -> None:
-    """Feed ``stream`` to serve() from a fake i-PI that reads every answer; peak traced memory bounded."""
+def run_session(stream: bytes, periodic: bool, answers: bytearray | None = None) -> None:
+    """Feed ``stream`` to serve() from a fake i-PI that collects every answer (into ``answers``); peak
+    traced memory bounded."""
     peer, driver = socket.socketpair()
-    answers = bytearray()
+    answers = bytearray() if answers is None else answers
 
     def fake_ipi() -> None:
         try:
@@ -147,3 +148,36 @@ def test_serve_on_one_fuzzed_request(init, posdata, order):
     middle = protocol.STATUS if order == "status-between" else b""
     stream = opening + posdata + middle + protocol.GETFORCE + protocol.STATUS + protocol.EXIT
     classify("wire one request", lambda: run_session(stream, True), CLEAR, seconds=15)
+
+
+@FUZZ
+@given(
+    batch=st.integers(1, 3),
+    values=st.lists(st.tuples(st.integers(0, 3 * N_ATOMS * 3 - 1), NUMBERS), max_size=3),
+    box=st.sampled_from([20.0, 8.0, 1.0, 1e-3, 1e12, np.inf]),
+    periodic=st.booleans(),
+)
+def test_serve_never_sends_non_finite_forces(batch, values, box, periodic):
+    """Well-formed requests with extreme positions and cells: served, or refused with a clear error;
+    every FORCEREADY that goes out holds finite energies, forces and virials only."""
+    positions = np.tile(METHANE.positions / ANGSTROM_PER_BOHR + 5.0, (batch, 1, 1))
+    for index, value in values:
+        positions.reshape(-1)[index % positions.size] = value
+    h = np.eye(3) * box
+    init = f"batch_size:{batch}".encode()
+    posdata = protocol.POSDATA
+    if batch == 1:
+        posdata += h.tobytes() + np.eye(3).tobytes() + int32(N_ATOMS) + positions.tobytes()
+    else:
+        posdata += int32(N_ATOMS) + (h.tobytes() + np.eye(3).tobytes()) * batch + positions.tobytes()
+    stream = protocol.STATUS + protocol.INIT + int32(0) + int32(len(init)) + init + protocol.STATUS
+    stream += posdata + protocol.GETFORCE + protocol.STATUS + protocol.EXIT
+    answers = bytearray()
+    classify("wire extreme numbers", lambda: run_session(stream, periodic, answers), CLEAR, seconds=15)
+    start = answers.find(protocol.FORCEREADY)
+    if start >= 0:
+        payload = bytes(answers[start + 12 :])
+        energies = np.frombuffer(payload, np.float64, batch)
+        count = batch * (3 * N_ATOMS + 9)
+        rest = np.frombuffer(payload, np.float64, count, offset=8 * batch + 4)
+        assert np.isfinite(energies).all() and np.isfinite(rest).all()
