@@ -127,11 +127,12 @@ def evaluate(
     )
 
     path = Path(model_file)
+    path = path / "model.pt" if path.is_dir() else path
     try:
         for output in (predictions, plot, json_file):
             if output is not None:
-                check_output(output, [model_file, data_file], force=force)
-        model = load_model(path / "model.pt" if path.is_dir() else path)
+                check_output(output, [path, data_file], force=force)
+        model = load_model(path)
         frames = read_structures(data_file)
         evaluation = evaluate_structures(model, frames, batch_size, resolve_device(device))
     except _USER_ERRORS as error:  # ModelFileError and DataError are ValueErrors

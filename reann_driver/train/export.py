@@ -32,8 +32,8 @@ def export_model(
 ) -> Path:
     """Write the model held by a checkpoint (a run directory means its ``best.pt``) to ``output``."""
     target = Path(output)
-    check_output(target, [checkpoint_or_run_dir], force=force)
     source = resolve_checkpoint(checkpoint_or_run_dir)
+    check_output(target, [source], force=force)
     checkpoint = load_checkpoint(source)
     model = model_from_checkpoint(checkpoint, ema=True)
     model.save(str(target), metadata=training_metadata(checkpoint, source))
