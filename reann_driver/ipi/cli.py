@@ -33,6 +33,8 @@ class Stopped(Exception):
 
 
 def _stop(signum: int, _frame: object) -> None:
+    for other in (signal.SIGTERM, signal.SIGINT):  # a second signal ends the process at once
+        signal.signal(other, signal.SIG_DFL)
     raise Stopped(signum)
 
 
