@@ -112,7 +112,10 @@ def evaluate(
     Example:
       reann eval runs/water/model.pt water/test.extxyz --predictions pred.extxyz --plot parity.png
     """
+    import numpy as np
+
     from ..calculator import resolve_device
+    from ..data.output import check_output
     from ..model import load_model
     from ..train import (
         evaluate_structures,
@@ -123,14 +126,18 @@ def evaluate(
         write_predictions,
     )
 
-    outputs = [p for p in (predictions, plot, json_file) if p is not None]
-    existing = [p for p in outputs if Path(p).exists()]
-    if existing and not force:
-        raise click.ClickException(f"{', '.join(existing)} exist(s); use --force to overwrite")
     path = Path(model_file)
-    model = load_model(path / "model.pt" if path.is_dir() else path)
+    path = path / "model.pt" if path.is_dir() else path
+    for output in (predictions, plot, json_file):
+        if output is not None:
+            check_output(output, [path, data_file], force=force)
+    model = load_model(path)
     frames = read_structures(data_file)
     evaluation = evaluate_structures(model, frames, batch_size, resolve_device(device))
+    if not (np.isfinite(evaluation.energies).all() and all(np.isfinite(f).all() for f in evaluation.forces)):
+        raise click.ClickException(
+            f"{model_file} predicts non-finite energies or forces on {data_file}: no error table"
+        )
     click.echo(format_error_table(evaluation.metrics))
     if predictions:
         write_predictions(frames, evaluation, predictions)

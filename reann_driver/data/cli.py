@@ -15,7 +15,7 @@ from . import formats
 from .errors import DataError
 from .frames import DEFAULT_KEYS, LabelKeys, frame_energy, frame_forces
 from .labelers import LABELERS
-from .output import atomic_file
+from .output import atomic_file, check_output
 from .recipes import Recipe, load_recipe
 from .units import ENERGY_UNITS, FORCE_UNITS, LENGTH_UNITS, UNIT_PRESETS, Units, resolve_units
 
@@ -156,6 +156,7 @@ def convert(
       reann-data convert water.extxyz configuration --to reann
     """
     spec = source_spec(options)
+    check_output(out, [source], force=force, directory=out_format == "deepmd")
     checked: list[Atoms] = []
     unlabelled = {"energy": 0, "forces": 0}
 
@@ -189,7 +190,7 @@ def convert(
 @source_options
 @click.option(
     "--min-distance",
-    type=float,
+    type=click.FloatRange(0, min_open=True),
     default=0.5,
     show_default=True,
     help="Atoms closer than this (Å) are an error.",
@@ -212,6 +213,14 @@ def convert(
     default=None,
     help="Write every issue to this JSON file.",
 )
+@click.option(
+    "--max-force",
+    type=click.FloatRange(0, min_open=True),
+    default=1e4,
+    show_default=True,
+    help="Atomic forces beyond this (eV/Å) are an error, however few the frames.",
+)
+@click.option("--force", is_flag=True, help="Overwrite the --json file.")
 @friendly_errors
 def validate(
     source: str,
@@ -220,6 +229,8 @@ def validate(
     outlier_z: float,
     show: int,
     json_path: str | None,
+    max_force: float,
+    force: bool,
     **options: Any,
 ) -> None:
     """Check SOURCE frame by frame; exit status 1 when there are errors (warnings alone give 0).
@@ -233,6 +244,8 @@ def validate(
     from .validate import validate_frames
 
     spec = source_spec(options)
+    if json_path:
+        check_output(json_path, [source], force=force)
     sample: list[Atoms] = []
 
     report = validate_frames(
@@ -240,6 +253,7 @@ def validate(
         require_forces=not no_forces,
         min_distance=min_distance,
         outlier_threshold=outlier_z,
+        max_force=max_force,
     )
     shown: dict[str, int] = {}
     for issue in report.issues:
@@ -255,7 +269,7 @@ def validate(
         f"{len(report.warnings) + len(unit_problems)} warnings {counts}"
     )
     if json_path:
-        with atomic_file(json_path, force=True) as temporary:
+        with atomic_file(json_path, force=force) as temporary:
             payload = {
                 "frames": report.frames,
                 "counts": counts,
@@ -284,12 +298,18 @@ def parse_isolated_atoms(values: tuple[str, ...]) -> dict[str, float] | None:
 @main.command()
 @click.argument("source", type=click.Path(exists=True))
 @source_options
-@click.option("--cutoff", type=float, default=None, help="Also count neighbours within this radius (Å).")
+@click.option(
+    "--cutoff",
+    type=click.FloatRange(0, min_open=True),
+    default=None,
+    help="Also count neighbours within this radius (Å).",
+)
 @click.option("--isolated-atom", multiple=True, help="Isolated-atom energy, SYMBOL=eV (repeat per element).")
 @click.option(
     "--plot", type=click.Path(dir_okay=False), default=None, help="Write histograms to this PNG file."
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("--force", is_flag=True, help="Overwrite the --plot file.")
 @friendly_errors
 def stats(
     source: str,
@@ -297,6 +317,7 @@ def stats(
     isolated_atom: tuple[str, ...],
     plot: str | None,
     as_json: bool,
+    force: bool,
     **options: Any,
 ) -> None:
     """Describe SOURCE: frames, composition, energy per atom, force RMS per element, neighbour counts and
@@ -304,11 +325,13 @@ def stats(
 
     Example: reann-data stats water.extxyz --cutoff 5.0 --plot water.png
     """
-    from .stats import dataset_statistics, plot_histograms
+    from .stats import check_plot_output, dataset_statistics, plot_histograms
 
     spec = source_spec(options)
     sample: list[Atoms] = []
 
+    if plot:
+        check_plot_output(plot, [source], force=force)
     statistics = dataset_statistics(
         sampled(read_source(source, spec), sample),
         cutoff=cutoff,
@@ -317,7 +340,7 @@ def stats(
     )
     report = statistics.report()
     if plot:
-        plot_histograms(statistics, plot)
+        plot_histograms(statistics, plot, force=force)
         report["plot"] = plot
     if as_json:
         click.echo(json.dumps(report, indent=2))

@@ -34,7 +34,7 @@ from .formats import extxyz
 from .formats.base import numbered_lines
 from .frames import make_frame, standard_copy
 from .labelers import Labeler, LabelingFailed, make_labeler
-from .output import atomic_file, refuse_overwrite
+from .output import atomic_file, check_output
 from .units import CODATA_2018
 
 AVOGADRO = CODATA_2018["_Nav"]
@@ -261,8 +261,8 @@ def generate(
     ``make_labeler(plan.labeler)``; ``workers > 1`` runs labelers in separate processes."""
     target = Path(output)
     report_path = target.with_suffix(".json")
-    refuse_overwrite(target, force)
-    refuse_overwrite(report_path, force)
+    check_output(target, force=force)
+    check_output(report_path, force=force)
     plan.check()
     labeler = labeler or make_labeler(plan.labeler)
 

@@ -25,7 +25,7 @@ import numpy as np
 from . import formats
 from .errors import DataError
 from .formats import extxyz
-from .output import atomic_directory
+from .output import atomic_directory, check_output
 from .recipes import Recipe, recipe_from_dict
 from .stats import DatasetStatistics
 from .validate import frame_errors
@@ -100,6 +100,7 @@ def split_dataset(
     source_path = Path(source)
     if not source_path.exists():
         raise DataError(f"{source_path} does not exist")
+    check_output(out, [source_path], force=force, directory=True)
     fmt = recipe.format or formats.detect_format(source_path)
     recipe = replace(recipe, format=fmt)
     checksum = sha256_of(source_path)
@@ -236,7 +237,34 @@ def load_manifest(folder: str | os.PathLike[str]) -> dict[str, Any]:
         raise DataError(f"{path}: not valid JSON: {error}") from None
     if not isinstance(manifest, dict) or manifest.get("format") != MANIFEST_FORMAT:
         raise DataError(f"{path} is not a reann-driver split manifest")
+    problem = _manifest_problem(manifest)
+    if problem:
+        raise DataError(f"{path}: incomplete split manifest: {problem}")
     return manifest
+
+
+def _manifest_problem(manifest: dict[str, Any]) -> str | None:
+    """What ``verify_split`` needs and the manifest lacks (None when it is complete)."""
+    entry_keys = ("file", "sha256", "indices", "count")
+    splits = manifest.get("splits")
+    if not isinstance(splits, dict):
+        return "no 'splits' section"
+    for name in SPLITS:
+        entry = splits.get(name)
+        if not isinstance(entry, dict) or any(key not in entry for key in entry_keys):
+            return f"'splits.{name}' needs {', '.join(entry_keys)}"
+    subsets = manifest.get("train_subsets", {})
+    if not isinstance(subsets, dict) or not all(
+        isinstance(entry, dict) and ("file" not in entry or all(key in entry for key in entry_keys))
+        for entry in subsets.values()
+    ):
+        return f"each 'train_subsets' entry with a file needs {', '.join(entry_keys)}"
+    source = manifest.get("source")
+    if not isinstance(source, dict) or "sha256" not in source or "frames" not in source:
+        return "'source' needs sha256 and frames"
+    if not isinstance(manifest.get("recipe"), dict):
+        return "no 'recipe' section"
+    return None
 
 
 def verify_split(folder: str | os.PathLike[str], source: str | os.PathLike[str] | None = None) -> list[str]:
@@ -247,6 +275,17 @@ def verify_split(folder: str | os.PathLike[str], source: str | os.PathLike[str] 
     """
     root = Path(folder)
     manifest = load_manifest(root)
+    try:
+        return _verify(root, manifest, source)
+    except DataError:
+        raise
+    except (KeyError, TypeError, ValueError) as error:
+        raise DataError(
+            f"{root / 'manifest.json'}: malformed split manifest ({type(error).__name__}: {error})"
+        ) from None
+
+
+def _verify(root: Path, manifest: dict[str, Any], source: str | os.PathLike[str] | None) -> list[str]:
     problems: list[str] = []
     entries = [(name, manifest["splits"][name]) for name in SPLITS]
     entries += [

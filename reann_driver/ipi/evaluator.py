@@ -19,6 +19,7 @@ from ipi.utils.units import unit_to_internal, unit_to_user
 
 from reann_driver.calculator import resolve_device, to_numpy
 from reann_driver.errors import UserError
+from reann_driver.geometry import neighbour_list_problem
 from reann_driver.model import REANN, build_graph, load_model, species_indices
 from reann_driver.model.reann import dtype_from_name
 
@@ -32,6 +33,10 @@ class TemplateError(UserError, ValueError):
 
 class StructureError(UserError, ValueError):
     """i-PI sent a structure the model cannot evaluate (non-finite positions, singular cell, ...)."""
+
+
+class ModelOutputError(ValueError):
+    """The model gave a non-finite energy, force or virial: it is never sent to i-PI."""
 
 
 @dataclass(frozen=True)
@@ -117,16 +122,20 @@ class BatchEvaluator:
     def n_atoms(self) -> int:
         return len(self.symbols)
 
+    def check_atom_count(self, n_atoms: int) -> None:
+        """TemplateError unless i-PI's structures have the template's number of atoms."""
+        if n_atoms != self.n_atoms:
+            raise TemplateError(
+                f"i-PI sends {n_atoms} atoms per structure but {self.template_name} has "
+                f"{self.n_atoms} atoms: the template must be the structure i-PI simulates, same atoms "
+                "in the same order"
+            )
+
     def check(self, cells: np.ndarray, positions: np.ndarray) -> None:
         """Clear errors for structures that do not match the template or cannot be evaluated."""
         if positions.ndim != 3 or positions.shape[2] != 3:
             raise StructureError(f"positions must be [n_structures, n_atoms, 3], got shape {positions.shape}")
-        if positions.shape[1] != self.n_atoms:
-            raise TemplateError(
-                f"i-PI sends {positions.shape[1]} atoms per structure but {self.template_name} has "
-                f"{self.n_atoms} atoms: the template must be the structure i-PI simulates, same atoms "
-                "in the same order"
-            )
+        self.check_atom_count(positions.shape[1])
         bad = ~np.isfinite(positions).all(axis=2)
         if bad.any():
             structure, atom = (int(k) for k in np.argwhere(bad)[0])
@@ -144,6 +153,12 @@ class BatchEvaluator:
                     "i-PI sent a cell with zero volume; for a molecule in vacuum use --non-periodic "
                     "(non_periodic=true for the plugin)"
                 )
+        for k, (cell, structure) in enumerate(zip(cells, positions)):
+            problem = neighbour_list_problem(
+                structure * ANGSTROM_PER_BOHR, cell.T * ANGSTROM_PER_BOHR, self.periodic, self.model.cutoff
+            )
+            if problem is not None:
+                raise StructureError(f"i-PI sent an unusable structure {k}: {problem[1]}")
 
     def evaluate(self, cells: np.ndarray, positions: np.ndarray) -> Results:
         """Energies, forces and virials for N structures in one forward + backward pass.
@@ -184,4 +199,12 @@ class BatchEvaluator:
             extras = [json.dumps({"atomic_energies": row.tolist()}) for row in per_atom]
         else:
             extras = [""] * n_structures
+        for name, values in (("energy", energies), ("forces", forces), ("virial", virials)):
+            bad = ~np.isfinite(values.reshape(n_structures, -1)).all(axis=1)
+            if bad.any():
+                raise ModelOutputError(
+                    f"the model gave a non-finite {name} for structure {int(np.argmax(bad))} of this "
+                    f"request ({int(bad.sum())} of {n_structures}); nothing was sent to i-PI: check the "
+                    "model file and the structures (reann eval on similar data)"
+                )
         return Results(energies=energies, forces=forces, virials=virials, extras=extras)

@@ -1,17 +1,21 @@
 """Model files: one ``torch.save`` file holding the weights and a JSON-able hyper-parameter description.
 
 Loading uses ``torch.load(weights_only=True)``: a model file can hold only tensors and plain containers,
-so loading one never runs code.
+so loading one never runs code. Before any model is built, the config must be finite and within bounds,
+the weights finite, and their shapes those the config implies (checked on torch's meta device), so a
+small file cannot make the loader allocate gigabytes.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 from typing import Any
 
 import torch
+from ase.data import atomic_numbers
 
 from ..atomic import atomic_write_bytes
 from ..errors import UserError
@@ -51,11 +55,18 @@ def read_tagged_file(
     try:
         payload = torch.load(source, map_location="cpu", weights_only=True)
     except Exception as problem:  # any unpickling failure means "not such a file"
-        # torch's own message runs over many lines (and suggests weights_only=False): name its type only
+        text = str(problem)
+        if "Weights only load failed" in text:  # refers to code: say so, not torch's advice to run it
+            detail = next((line for line in text.splitlines() if "Unpickler error" in line), "")
+            detail = detail.split("error:", 1)[-1].strip()
+            raise error(
+                f"{str(source)!r} is not a reann-driver {kind}: it refers to Python objects that a "
+                f"{kind} never holds ({detail[:120]}); it was not loaded"
+            ) from None
+        first_line = text.strip().splitlines()[0][:200] if text.strip() else type(problem).__name__
         raise error(
-            f"{str(source)!r} is not a reann-driver {kind} (truncated, corrupt or foreign; torch.load "
-            f"raised {type(problem).__name__}, --debug shows it)"
-        ) from problem
+            f"{str(source)!r} is not a reann-driver {kind} (truncated, corrupt or foreign): {first_line}"
+        ) from None
     if not isinstance(payload, dict) or payload.get("format") != file_format:
         raise error(f"{str(source)!r} is a torch file but not a reann-driver {kind}")
     if payload.get("format_version") != version:
@@ -66,13 +77,80 @@ def read_tagged_file(
     return payload
 
 
+#: Bounds on the hyper-parameters that set the cost of building a model (not its size, which is
+#: checked against the stored weights): larger values would make construction itself hang.
+CONFIG_BOUNDS = {"n_radial": 4096, "l_max": 12, "iterations": 64, "n_orbitals": 1 << 20}
+#: Longest list in a config (species, layer widths).
+MAX_CONFIG_LIST = 256
+
+
 def read_model_file(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """The checked contents of a model file (config, metadata, state_dict) without building the model."""
+    """The checked contents of a model file (config, metadata, state_dict) without building the model:
+    a finite config within bounds, tensors only, finite weights."""
     payload = read_tagged_file(path, "model file", FORMAT, FORMAT_VERSION, ModelFileError)
     for key in ("config", "state_dict"):
         if not isinstance(payload.get(key), dict):
             raise ModelFileError(f"{str(path)!r} lacks its {key!r} section")
+    problem = config_problem(payload["config"]) or weights_problem(payload["state_dict"])
+    if problem:
+        raise ModelFileError(f"{str(path)!r} holds an unusable model: {problem}")
+    if not isinstance(payload.get("metadata", {}), dict):
+        raise ModelFileError(f"{str(path)!r} has a malformed 'metadata' section")
     return payload
+
+
+def config_problem(config: dict[str, Any]) -> str | None:
+    """Why a model config cannot be built (non-finite numbers, values beyond ``CONFIG_BOUNDS``), or None."""
+
+    def numbers(value: Any) -> list[Any]:
+        if isinstance(value, dict):
+            return [n for item in value.values() for n in numbers(item)]
+        if isinstance(value, (list, tuple)):
+            return [n for item in value for n in numbers(item)]
+        return [value] if isinstance(value, (int, float)) else []
+
+    for key, value in config.items():
+        if any(not math.isfinite(number) for number in numbers(value)):
+            return f"config {key!r} is not finite ({value!r})"
+        if isinstance(value, (list, tuple, dict)) and len(value) > MAX_CONFIG_LIST:
+            return f"config {key!r} has {len(value)} entries (at most {MAX_CONFIG_LIST})"
+    species = config.get("species")
+    if not (isinstance(species, list) and all(symbol in atomic_numbers for symbol in species)):
+        return f"config 'species' must be a list of chemical symbols, got {species!r}"
+    cutoff = config.get("cutoff")
+    if cutoff is not None and not (isinstance(cutoff, (int, float)) and cutoff > 0):
+        return f"config 'cutoff' must be a positive number of Å, got {cutoff!r}"
+    for key, bound in CONFIG_BOUNDS.items():
+        value = config.get(key)
+        if value is not None and not (isinstance(value, int) and 0 <= value <= bound):
+            return f"config {key!r} must be an integer in 0..{bound}, got {value!r}"
+    return None
+
+
+def weights_problem(state_dict: dict[str, Any]) -> str | None:
+    """Why stored weights cannot be used (not tensors, not finite), or None."""
+    for name, value in state_dict.items():
+        if not isinstance(value, torch.Tensor):
+            return f"weight {name!r} is a {type(value).__name__}, not a tensor"
+        if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            return f"weight {name!r} holds NaN or infinite values"
+    return None
+
+
+def shapes_problem(config: dict[str, Any], state_dict: dict[str, torch.Tensor]) -> str | None:
+    """Whether the weights a config implies match the stored ones, found by building the model on
+    torch's meta device (no memory), so that a config claiming huge layers is refused before allocating."""
+    with torch.device("meta"):
+        expected = {key: value.shape for key, value in REANN(**config).state_dict().items()}
+    missing = sorted(expected.keys() - state_dict.keys())
+    unexpected = sorted(state_dict.keys() - expected.keys())
+    if missing or unexpected:
+        return f"weights missing {missing[:3]}, unexpected {unexpected[:3]}"
+    for key, shape in expected.items():
+        if state_dict[key].shape != shape:
+            stored = tuple(state_dict[key].shape)
+            return f"weight {key!r} has shape {stored} but the config implies {tuple(shape)}"
+    return None
 
 
 # Hyper-parameters that files written before they existed (reann-driver 0.1) lack, with the value that
@@ -109,10 +187,15 @@ def load_model(
     payload = read_model_file(path)
     config, state = _upgrade(dict(payload["config"]), payload["state_dict"])
     try:
+        problem = shapes_problem(config, state)
+        if problem:
+            raise ModelFileError(f"{str(path)!r} holds an inconsistent model: {problem}")
         model = REANN(**config)
         model.load_state_dict(state)
-    except (TypeError, ValueError, RuntimeError) as error:
-        raise ModelFileError(f"{str(path)!r} holds an inconsistent model: {error}") from error
+    except (TypeError, ValueError, RuntimeError, KeyError) as error:
+        if isinstance(error, ModelFileError):
+            raise
+        raise ModelFileError(f"{str(path)!r} holds an inconsistent model: {error}") from None
     model.metadata = payload.get("metadata", {})
     if dtype is not None:
         model.to(dtype_from_name(dtype))
