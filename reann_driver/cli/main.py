@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 
 from .. import __version__
-from ..model import load_model
+from ..model import REANN, Committee, load_model
 
 _USER_ERRORS: tuple[type[Exception], ...] = (ValueError, FileExistsError, FileNotFoundError, RuntimeError)
 
@@ -25,13 +25,23 @@ def main() -> None:
 @main.command()
 @click.argument("model_file", type=click.Path(dir_okay=False))
 def info(model_file: str) -> None:
-    """Print the hyper-parameters, species and size of MODEL_FILE.
+    """Print the hyper-parameters, species and size of MODEL_FILE (of every member of a committee).
 
     Example: reann info water.pt
     """
     model = load_model(model_file)
+    description: dict[str, object]
+    if isinstance(model, Committee):
+        members = [model.member(k) for k in range(len(model))]
+        description = {"committee": [_description(member) for member in members], "metadata": model.metadata}
+    else:
+        description = _description(model)
+    click.echo(json.dumps(description, indent=2))
+
+
+def _description(model: REANN) -> dict[str, object]:
     n_parameters = sum(p.numel() for p in model.parameters())
-    click.echo(json.dumps({**model.config, "parameters": n_parameters, "metadata": model.metadata}, indent=2))
+    return {**model.config, "parameters": n_parameters, "metadata": model.metadata}
 
 
 def _log_to_terminal() -> None:

@@ -17,7 +17,7 @@ from ase.io import write
 
 from ..atomic import atomic_write_bytes
 from ..calculator import to_numpy
-from ..model import REANN, graph_from_atoms
+from ..model import REANN, Committee, graph_from_atoms
 from .metrics import error_table
 
 
@@ -31,7 +31,10 @@ class Evaluation:
 
 
 def predict(
-    model: REANN, frames: Sequence[Atoms], batch_size: int = 16, device: torch.device | str | None = None
+    model: REANN | Committee,
+    frames: Sequence[Atoms],
+    batch_size: int = 16,
+    device: torch.device | str | None = None,
 ) -> tuple[np.ndarray, list[np.ndarray]]:
     """Energies [n_structures] (eV) and forces (per structure [n_atoms, 3], eV/Å) in evaluation mode."""
     model = model.to(device or model.device).eval()
@@ -49,7 +52,10 @@ def predict(
 
 
 def evaluate_structures(
-    model: REANN, frames: Sequence[Atoms], batch_size: int = 16, device: torch.device | str | None = None
+    model: REANN | Committee,
+    frames: Sequence[Atoms],
+    batch_size: int = 16,
+    device: torch.device | str | None = None,
 ) -> Evaluation:
     """Predict ``frames`` and compare with their stored energies and forces."""
     energies, forces = predict(model, frames, batch_size, device)
