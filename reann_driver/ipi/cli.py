@@ -8,7 +8,7 @@ from typing import NoReturn
 
 import click
 
-from reann_driver.model import ModelFileError
+from reann_driver.model import Committee, ModelFileError
 
 from ..memory import keep_freed_memory
 from . import protocol
@@ -27,7 +27,14 @@ def _print_plugin_path(context: click.Context, _parameter: click.Parameter, valu
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.option(
-    "--model", "model_path", required=True, type=click.Path(dir_okay=False), help="REANN model file."
+    "--model",
+    "model_paths",
+    required=True,
+    multiple=True,
+    type=click.Path(dir_okay=False),
+    help="REANN model file or committee file; repeat it (--model a.pt --model b.pt ...) to serve the "
+    "models as a committee: i-PI gets the mean, and per-member values as the JSON extras "
+    'committee_pot/committee_force/committee_virial that <ffcommittee parse_json="true"> reads.',
 )
 @click.option(
     "--template",
@@ -76,7 +83,7 @@ def _print_plugin_path(context: click.Context, _parameter: click.Parameter, valu
     help="Print the path of the i-PI PES plugin file (for <pes_path> or i-pi-py_driver -P) and exit.",
 )
 def main(
-    model_path: str,
+    model_paths: tuple[str, ...],
     template: str,
     unix_address: str | None,
     host: str | None,
@@ -91,7 +98,9 @@ def main(
     """Connect to a running i-PI and serve REANN energies, forces and virials until i-PI says EXIT.
 
     Batched <ffsocket>s (i-PI >= 3.3, <batch_size>N</batch_size>) are evaluated N structures at a time in
-    one model call. Exit codes: 0 after EXIT, 1 bad model/template/structure, 2 usage, 3 connection lost.
+    one model call. Several --model files (or one committee file) are served as a committee for
+    <ffcommittee parse_json="true">. Exit codes: 0 after EXIT, 1 bad model/template/structure, 2 usage,
+    3 connection lost.
     """
     if unix_address and (host or port):
         raise click.UsageError("give either --unix or --host/--port, not both")
@@ -106,7 +115,7 @@ def main(
     keep_freed_memory()  # large batches: reuse freed heap instead of page-faulting fresh memory each step
     try:
         evaluator = BatchEvaluator.from_files(
-            model_path, template, periodic=not non_periodic, device=device, dtype=dtype, extras=extras
+            model_paths, template, periodic=not non_periodic, device=device, dtype=dtype, extras=extras
         )
     except (ModelFileError, TemplateError, RuntimeError, ValueError) as error:
         _fail(f"error: {error}", EXIT_ERROR)
@@ -115,8 +124,9 @@ def main(
         sock = connect(address, wait=wait)
     except OSError as error:
         _fail(f"error: {error}", EXIT_ERROR)
+    members = f"committee of {len(evaluator.model)}" if isinstance(evaluator.model, Committee) else "model"
     _log(
-        f"connected to i-PI at {address}: {evaluator.n_atoms} atoms, model on {evaluator.device} "
+        f"connected to i-PI at {address}: {evaluator.n_atoms} atoms, {members} on {evaluator.device} "
         f"({dtype}), {'non-periodic' if non_periodic else 'periodic'}"
     )
     try:
