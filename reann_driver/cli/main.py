@@ -63,16 +63,18 @@ def _log_to_terminal() -> None:
 def train(
     config_file: str | None, overrides: tuple[str, ...], resume: bool, force: bool, print_defaults: bool
 ) -> None:
-    """Train a REANN model as described by CONFIG_FILE (YAML or TOML).
+    """Train a REANN model as described by CONFIG_FILE (YAML or TOML); with train.committee K > 1, a
+    committee of K members written to output.dir/committee.pt.
 
     \b
     Examples:
       reann train --print-defaults > train.yaml
       reann train train.yaml --set train.lr=5e-4 --set output.dir=runs/water
       reann train train.yaml --resume                     # continue a killed run
+      reann train train.yaml --set train.committee=4      # a committee of 4 members
       torchrun --nproc_per_node 2 $(which reann) train train.yaml   # data-parallel
     """
-    from ..train import defaults_template, load_config
+    from ..train import defaults_template, load_config, train_committee
     from ..train import train as run_training
 
     if print_defaults:
@@ -83,7 +85,8 @@ def train(
     _log_to_terminal()
     try:
         config = load_config(config_file, list(overrides))
-        result = run_training(config, resume=resume, force=force)
+        trainer = train_committee if config.train.committee > 1 else run_training
+        result = trainer(config, resume=resume, force=force)
     except _USER_ERRORS as error:
         raise click.ClickException(str(error)) from error
     except KeyboardInterrupt:
@@ -100,6 +103,12 @@ def train(
 @click.option("--predictions", type=click.Path(dir_okay=False), help="Write per-frame predictions (extxyz).")
 @click.option("--plot", type=click.Path(dir_okay=False), help="Write energy and force parity plots (PNG).")
 @click.option("--json", "json_file", type=click.Path(dir_okay=False), help="Write the error table as JSON.")
+@click.option(
+    "--calibration",
+    "calibration_file",
+    type=click.Path(dir_okay=False),
+    help="Committee: write the spread-vs-error calibration plot (PNG).",
+)
 @click.option("--force", is_flag=True, help="Overwrite existing output files.")
 def evaluate(
     model_file: str,
@@ -109,16 +118,20 @@ def evaluate(
     predictions: str | None,
     plot: str | None,
     json_file: str | None,
+    calibration_file: str | None,
     force: bool,
 ) -> None:
-    """Errors of MODEL_FILE (a model file or a run directory) on the labelled DATA_FILE (extxyz).
+    """Errors of MODEL_FILE (a model or committee file, or a run directory) on the labelled DATA_FILE
+    (extxyz).
 
     Prints energy RMSE/MAE (meV/atom and meV per structure) and force RMSE/MAE (meV/Å, overall and per
-    element).
+    element). For a committee: the errors of its mean, and its spread against those errors with the
+    calibration factor alpha to give i-PI's <ffcommittee>.
 
     \b
-    Example:
+    Examples:
       reann eval runs/water/model.pt water/test.extxyz --predictions pred.extxyz --plot parity.png
+      reann eval runs/water/committee.pt water/test.extxyz --calibration calibration.png
     """
     from ..atomic import atomic_write_bytes
     from ..calculator import resolve_device
@@ -129,26 +142,42 @@ def evaluate(
         read_structures,
         write_predictions,
     )
+    from ..train.calibration import calibration_plot, format_calibration
 
-    outputs = [p for p in (predictions, plot, json_file) if p is not None]
+    outputs = [p for p in (predictions, plot, json_file, calibration_file) if p is not None]
     existing = [p for p in outputs if Path(p).exists()]
     if existing and not force:
         raise click.ClickException(f"{', '.join(existing)} exist(s); use --force to overwrite")
     path = Path(model_file)
     try:
-        model = load_model(path / "model.pt" if path.is_dir() else path)
+        model = load_model(_run_model_file(path) if path.is_dir() else path)
+        if calibration_file and not isinstance(model, Committee):
+            raise ValueError(f"--calibration needs a committee; {model_file} is a single model")
         frames = read_structures(data_file)
         evaluation = evaluate_structures(model, frames, batch_size, resolve_device(device))
     except _USER_ERRORS as error:  # ModelFileError and DataError are ValueErrors
         raise click.ClickException(str(error)) from error
     click.echo(format_error_table(evaluation.metrics))
+    if evaluation.calibration is not None and evaluation.members is not None:
+        click.echo(format_calibration(evaluation.calibration))
+        if calibration_file:
+            calibration_plot(evaluation.members, frames, calibration_file)
     if predictions:
         write_predictions(frames, evaluation, predictions)
     if plot:
         parity_plot(frames, evaluation, plot)
     if json_file:
-        text = json.dumps(evaluation.metrics, indent=2).encode()
+        table = dict(evaluation.metrics)
+        if evaluation.calibration is not None:
+            table["calibration"] = evaluation.calibration
+        text = json.dumps(table, indent=2).encode()
         atomic_write_bytes(json_file, lambda stream: stream.write(text))
+
+
+def _run_model_file(run_dir: Path) -> Path:
+    """The model of a run directory: its committee file if it has one, else its model.pt."""
+    committee = run_dir / "committee.pt"
+    return committee if committee.is_file() else run_dir / "model.pt"
 
 
 @main.command()

@@ -156,6 +156,17 @@ class TrainConfig:
     max_minutes: float | None = field(
         default=None, metadata=_help("stop after this wall time (minutes) at the end of an epoch")
     )
+    committee: int = field(
+        default=1,
+        metadata=_help(
+            "K > 1: train K members one after another (seeds seed, seed+1, ...; output.dir/member_k) "
+            "and bundle them into output.dir/committee.pt"
+        ),
+    )
+    bootstrap: bool = field(
+        default=False,
+        metadata=_help("committee: train each member on a bootstrap resample of the training set"),
+    )
 
 
 @dataclass
@@ -288,6 +299,7 @@ def check_values(config: Config) -> None:
         "train.min_lr": train.min_lr,
         "model.cutoff": config.model.cutoff,
         "model.n_radial": config.model.n_radial,
+        "train.committee": train.committee,
     }
     for key, value in positive.items():
         if not value > 0:

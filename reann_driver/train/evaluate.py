@@ -18,16 +18,20 @@ from ase.io import write
 from ..atomic import atomic_write_bytes
 from ..calculator import to_numpy
 from ..model import REANN, Committee, graph_from_atoms
+from .calibration import MemberPredictions, calibration_table, predict_members
 from .metrics import error_table
 
 
 @dataclass
 class Evaluation:
-    """Predictions of a model on frames (eV, eV/Å) and their error table."""
+    """Predictions of a model on frames (eV, eV/Å) and their error table; for a committee, the members'
+    predictions and the calibration of their spread (see ``calibration``)."""
 
     energies: np.ndarray  # [n_structures]
     forces: list[np.ndarray]  # per structure [n_atoms, 3]
     metrics: dict[str, Any]
+    members: MemberPredictions | None = None
+    calibration: dict[str, Any] | None = None
 
 
 def predict(
@@ -57,8 +61,13 @@ def evaluate_structures(
     batch_size: int = 16,
     device: torch.device | str | None = None,
 ) -> Evaluation:
-    """Predict ``frames`` and compare with their stored energies and forces."""
-    energies, forces = predict(model, frames, batch_size, device)
+    """Predict ``frames`` and compare with their stored energies and forces (a committee: its mean)."""
+    members = None
+    if isinstance(model, Committee):
+        members = predict_members(model, frames, batch_size, device)
+        energies, forces = members.energies.mean(axis=0), [f.mean(axis=0) for f in members.forces]
+    else:
+        energies, forces = predict(model, frames, batch_size, device)
     metrics = error_table(
         energy_ref=np.array([a.get_potential_energy() for a in frames]),
         energy_pred=energies,
@@ -67,7 +76,8 @@ def evaluate_structures(
         forces_pred=np.concatenate(forces),
         symbols=[s for a in frames for s in a.get_chemical_symbols()],
     )
-    return Evaluation(energies, forces, metrics)
+    calibration = calibration_table(members, frames) if members is not None else None
+    return Evaluation(energies, forces, metrics, members, calibration)
 
 
 def write_predictions(frames: Sequence[Atoms], evaluation: Evaluation, path: str | os.PathLike[str]) -> None:
