@@ -13,15 +13,15 @@ import reann_driver
 
 
 def randomised(model: reann_driver.REANN, seed: int = 0, scale: float = 0.3) -> reann_driver.REANN:
-    """Give the zero-initialised last layers of the coefficient networks random values, so that the
-    recursion really changes the coefficients (at initialisation REANN equals EANN by design)."""
+    """Give every zero-initialised parameter (output layers, the last layer of each residual branch,
+    biases) random values, so that every network and the recursion really act: at initialisation the
+    energy networks are constants and REANN equals EANN by design."""
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
-        for update in model.coefficient_updates:
-            for network in update.networks:
-                for parameter in (network.output.weight, network.output.bias):
-                    noise = torch.randn(parameter.shape, generator=generator, dtype=torch.float64)
-                    parameter.copy_(scale * noise)
+        for parameter in model.parameters():
+            if not bool(parameter.any()):
+                noise = torch.randn(parameter.shape, generator=generator, dtype=torch.float64)
+                parameter.copy_(scale * noise)
         noise = torch.randn(model.initial_coefficients.shape, generator=generator, dtype=torch.float64)
         model.initial_coefficients.add_(0.2 * noise)
     return model

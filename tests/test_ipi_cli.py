@@ -12,6 +12,7 @@ import pytest
 import torch
 from ase.build import molecule
 from click.testing import CliRunner
+from conftest import randomised
 
 import reann_driver
 from reann_driver.ipi import protocol
@@ -23,7 +24,7 @@ from reann_driver.ipi.evaluator import ANGSTROM_PER_BOHR
 def files(tmp_path_factory) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("cli")
     torch.manual_seed(0)
-    reann_driver.REANN(["H", "C"], n_radial=4, l_max=1, hidden=(16, 16), iterations=1).save(
+    randomised(reann_driver.REANN(["H", "C"], n_radial=4, l_max=1, hidden=(16, 16), iterations=1)).save(
         str(folder / "m.pt")
     )
     methane = molecule("CH4")

@@ -24,6 +24,7 @@ import pytest
 import torch
 from ase import Atoms
 from click.testing import CliRunner
+from conftest import randomised
 
 import reann_driver
 import reann_driver.ipi.plugin as plugin_module
@@ -41,7 +42,7 @@ N_BEADS, N_STEPS = 4, 20
 def model_file(tmp_path_factory) -> Path:
     """An untrained tiny model; its weights are scaled down so that 20 PIMD steps stay gentle."""
     torch.manual_seed(3)
-    model = reann_driver.REANN(["H", "C"], n_radial=4, l_max=1, hidden=(16, 16), iterations=1)
+    model = randomised(reann_driver.REANN(["H", "C"], n_radial=4, l_max=1, hidden=(16, 16), iterations=1))
     with torch.no_grad():
         for parameter in model.energy_networks.parameters():
             parameter.mul_(0.5)

@@ -14,6 +14,7 @@ import torch
 from ase import Atoms
 from ase.build import molecule
 from ase.calculators.socketio import SocketClient, SocketIOCalculator
+from conftest import randomised
 
 import reann_driver
 from reann_driver.ipi import protocol
@@ -31,7 +32,9 @@ from reann_driver.ipi.plugin import REANNDriver
 @pytest.fixture(scope="module")
 def model() -> reann_driver.REANN:
     torch.manual_seed(1)
-    return reann_driver.REANN(["H", "C"], cutoff=4.0, n_radial=4, l_max=1, hidden=(16, 16), iterations=1)
+    return randomised(
+        reann_driver.REANN(["H", "C"], cutoff=4.0, n_radial=4, l_max=1, hidden=(16, 16), iterations=1)
+    )
 
 
 def methane_box(seed: int) -> Atoms:

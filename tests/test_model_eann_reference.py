@@ -20,7 +20,7 @@ def numpy_eann_density(atoms, model) -> np.ndarray:
     alpha = model.radial.alpha.detach().numpy()
     centres = model.radial.centres.detach().numpy()
     c0 = model.initial_coefficients.detach().numpy()
-    mixing = model.density.mixing.detach().numpy()  # [L, k, m]
+    mixing = model.density.mixing[0].detach().numpy()  # [L, k, m], the set of iteration 0
     l_max, cutoff = model.config["l_max"], model.cutoff
     images = [np.zeros(3)]
     if atoms.pbc.any():

@@ -108,7 +108,8 @@ def polynomial_model(iterations: int, cutoff: float = 5.0, seed: int = 0, activa
     torch.manual_seed(seed)
     model = reann_driver.REANN(
         ["H", "C"], cutoff=cutoff, n_radial=2, l_max=1, iterations=iterations, hidden=(4,),
-        n_orbitals=3, activation=activation, dtype=torch.float64,
+        n_orbitals=3, activation=activation, network_layout="pre_norm", layer_norm=False,
+        dtype=torch.float64,
     )  # fmt: skip
     for update in model.coefficient_updates:
         for network in update.networks:
@@ -174,7 +175,8 @@ def test_spherical_basis_has_the_same_bound() -> None:
     torch.manual_seed(5)
     model = reann_driver.REANN(
         ["H"], cutoff=5.0, n_radial=2, l_max=1, iterations=1, hidden=(4,), n_orbitals=3,
-        angular="spherical", activation="identity", dtype=torch.float64,
+        angular="spherical", activation="identity", network_layout="pre_norm", layer_norm=False,
+        dtype=torch.float64,
     )  # fmt: skip
     for network in model.coefficient_updates[0].networks:
         torch.nn.init.normal_(network.output.weight)

@@ -15,6 +15,7 @@ import itertools
 import numpy as np
 import pytest
 import torch
+from conftest import randomised
 from scipy.optimize import brentq
 
 import reann_driver
@@ -68,11 +69,7 @@ def random_model(iterations: int, cutoff: float, seed: int) -> reann_driver.REAN
         ["H", "C"], cutoff=cutoff, n_radial=4, l_max=2, iterations=iterations, hidden=(16,),
         dtype=torch.float64,
     )  # fmt: skip
-    for update in model.coefficient_updates:  # the zero-initialised last layers: randomise them
-        for network in update.networks:
-            torch.nn.init.normal_(network.output.weight, std=0.5)
-            torch.nn.init.normal_(network.output.bias, std=0.5)
-    return model.eval()
+    return randomised(model, seed, scale=0.5).eval()  # zero-initialised layers would make REANN equal EANN
 
 
 def relative_difference(a: np.ndarray, b: np.ndarray) -> float:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from conftest import randomised
 
 import reann_driver
 from reann_driver.model import build_graph
@@ -28,10 +29,7 @@ def test_atomic_energy_depends_on_atoms_within_t_plus_one_hops(iterations: int) 
     model = reann_driver.REANN(
         ["H", "C"], cutoff=1.8, n_radial=4, l_max=1, iterations=iterations, hidden=(16,), dtype=torch.float64
     )
-    for update in model.coefficient_updates:  # zero-initialised last layers would make REANN equal EANN
-        for network in update.networks:
-            torch.nn.init.normal_(network.output.weight)
-            torch.nn.init.normal_(network.output.bias)
+    randomised(model, iterations, scale=1.0)  # zero-initialised layers would make REANN equal EANN
     positions = zigzag_chain(N_ATOMS)
     distances = np.linalg.norm(positions[:, None] - positions[None], axis=-1)
     hops = np.abs(np.arange(N_ATOMS)[:, None] - np.arange(N_ATOMS)[None])

@@ -21,7 +21,7 @@ def pair_sum_density(model: reann_driver.REANN, species: np.ndarray, positions: 
     cutoff = model.cutoff
     centres = model.radial.centres.detach().numpy()
     alpha = model.radial.alpha.detach().numpy()
-    mixing = model.density.mixing.detach().numpy()  # [L, k, m]
+    mixing = model.density.mixing[0].detach().numpy()  # [L, k, m], the set of iteration 0
     coefficients = model.initial_coefficients.detach().numpy()[species]  # c^0 [n_atoms, k]
     n_atoms, n_l = len(species), mixing.shape[0]
     rho = np.zeros((n_atoms, mixing.shape[2]))

@@ -8,7 +8,7 @@ import torch
 from ase.build import bulk, molecule
 from ase.io import read, write
 from click.testing import CliRunner
-from conftest import label_with_emt
+from conftest import label_with_emt, randomised
 
 from reann_driver import REANN, REANNCalculator, load_model
 from reann_driver.cli.main import main
@@ -34,7 +34,8 @@ def frames():
 @pytest.fixture(scope="module")
 def model():
     torch.manual_seed(0)
-    return REANN(["H", "C", "Al", "Cu"], cutoff=3.5, n_radial=4, l_max=1, iterations=1, hidden=(8, 8)).eval()
+    model = REANN(["H", "C", "Al", "Cu"], cutoff=3.5, n_radial=4, l_max=1, iterations=1, hidden=(8, 8))
+    return randomised(model).eval()
 
 
 def numpy_reference(model, frames):

@@ -151,6 +151,7 @@ class GenerationReport:
     written: int
     rejected: list[dict[str, Any]]
     labeler: dict[str, str]
+    fallbacks: list[dict[str, Any]]  # frames labelled by a fallback route (e.g. second-order SCF), with it
     plan: dict[str, Any]
 
 
@@ -172,7 +173,8 @@ def label_structure(plan: Plan, labeler: Labeler, index: int) -> Atoms | str:
         energy=labels.energy,
         forces=labels.forces,
         stress=labels.stress,
-        info={"config_type": plan.mode, "source": plan.source, "source_index": index},
+        info={"config_type": plan.mode, "source": plan.source, "source_index": index}
+        | ({"label_note": labels.note} if labels.note else {}),
     )
 
 
@@ -240,7 +242,8 @@ class Journal:
 
 def _restandardize(atoms: Atoms) -> Atoms:
     """A frame read back from the journal, rebuilt exactly as it was written."""
-    return standard_copy(atoms, {key: atoms.info[key] for key in ("config_type", "source", "source_index")})
+    keys = ("config_type", "source", "source_index", "label_note")
+    return standard_copy(atoms, {key: atoms.info[key] for key in keys if key in atoms.info})
 
 
 def generate(
@@ -311,6 +314,11 @@ def generate(
         written=written,
         rejected=[{"index": index, "reason": rejected[index]} for index in sorted(rejected)],
         labeler=labeler.description(),
+        fallbacks=[
+            {"index": index, "note": frames[index].info["label_note"]}
+            for index in sorted(frames)
+            if "label_note" in frames[index].info
+        ],
         plan=asdict(plan),
     )
     with atomic_file(report_path, force) as temporary:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from importlib import metadata
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 from ase import Atoms
@@ -32,6 +32,7 @@ class Labels:
     energy: float
     forces: np.ndarray
     stress: np.ndarray | None = None
+    note: str | None = None  # how the labels were obtained when the standard route failed (e.g. SCF fallback)
 
 
 class Labeler(Protocol):
@@ -120,7 +121,7 @@ class PySCFLabeler:
         }
 
     def label(self, atoms: Atoms) -> Labels:
-        from pyscf import dft, gto
+        from pyscf import gto
 
         if atoms.pbc.any():
             raise DataError("the pbe/cc-pvdz labeler handles molecules only")
@@ -135,14 +136,49 @@ class PySCFLabeler:
             spin=0,
             verbose=0,
         )
-        kohn_sham = dft.RKS(molecule)
-        kohn_sham.xc = self.xc
-        kohn_sham.max_cycle = self.max_cycles
-        energy = kohn_sham.kernel()
-        if not kohn_sham.converged:
-            raise LabelingFailed(f"PySCF SCF not converged in {self.max_cycles} cycles")
+        kohn_sham, route = self._converged_scf(molecule)
         gradient = kohn_sham.nuc_grad_method().kernel()
-        return Labels(float(energy) * HARTREE, -np.asarray(gradient, dtype=np.float64) * (HARTREE / BOHR))
+        note = None if route == "diis" else f"scf: {route}"
+        return Labels(
+            float(kohn_sham.e_tot) * HARTREE,
+            -np.asarray(gradient, dtype=np.float64) * (HARTREE / BOHR),
+            note=note,
+        )
+
+    def _converged_scf(self, molecule: Any) -> tuple[Any, str]:
+        """A converged restricted Kohn-Sham solution, trying in turn: DIIS (PySCF's default); second-order
+        SCF (``mf.newton()``) from the DIIS density; a level-shifted, damped DIIS followed by second-order
+        SCF. Returns the solver and the route that converged; raises LabelingFailed otherwise.
+
+        Stretched random geometries (shortest C-H 1.7-2.3 Å) have small HOMO-LUMO gaps on which DIIS
+        oscillates; rejecting them would bias a random-geometry data set towards compact structures."""
+        from pyscf import dft
+
+        def kohn_sham(**settings: float) -> Any:
+            solver = dft.RKS(molecule)
+            solver.xc, solver.max_cycle = self.xc, self.max_cycles
+            for key, value in settings.items():
+                setattr(solver, key, value)
+            return solver
+
+        first = kohn_sham()
+        first.kernel()
+        if first.converged:
+            return first, "diis"
+        second = kohn_sham().newton()
+        second.kernel(dm0=first.make_rdm1())
+        if second.converged:
+            return second, "newton"
+        shifted = kohn_sham(level_shift=0.5, damp=0.5, max_cycle=2 * self.max_cycles)
+        shifted.kernel()
+        third = kohn_sham().newton()
+        third.kernel(dm0=shifted.make_rdm1())
+        if third.converged:
+            return third, "level shift + newton"
+        raise LabelingFailed(
+            f"PySCF SCF not converged (DIIS in {self.max_cycles} cycles, second-order SCF, "
+            "level-shifted DIIS + second-order SCF)"
+        )
 
 
 class EMTLabeler:

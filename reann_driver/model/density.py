@@ -45,16 +45,19 @@ class EmbeddedDensity(nn.Module):
     S_i[a, k] = sum_j c_j[k] f_c(r_ij) g_k(r_ij) Y_a(r_ij)   (PRL 127, 156002, Eqs. (2)-(4)).
 
     Geometry (f_c g_k and Y_a per neighbour slot) is fixed across iterations; only the coefficients c_j
-    change, so the model computes the orbitals once and calls this module T + 1 times.
+    change, so the model computes the orbitals once and calls this module T + 1 times. Each call t uses
+    its own mixing matrices W_L^t (``n_sets = T + 1``, as the original code's ``hyper[t]``), or all calls
+    share one set (``n_sets = 1``).
     """
 
     degree: torch.Tensor
 
-    def __init__(self, degree: list[int], n_radial: int, n_orbitals: int) -> None:
+    def __init__(self, degree: list[int], n_radial: int, n_orbitals: int, n_sets: int = 1) -> None:
         super().__init__()
         n_l = max(degree) + 1
         self.register_buffer("degree", torch.tensor(degree, dtype=torch.long), persistent=False)
-        self.mixing = nn.Parameter(torch.randn(n_l, n_radial, n_orbitals) / n_radial**0.5)  # W_L [L, k, m]
+        # W_L^t [t, L, k, m]
+        self.mixing = nn.Parameter(torch.randn(n_sets, n_l, n_radial, n_orbitals) / n_radial**0.5)
 
     def forward(
         self,
@@ -62,18 +65,20 @@ class EmbeddedDensity(nn.Module):
         angular: torch.Tensor,
         coefficients: torch.Tensor,
         slots: NeighbourSlots,
+        iteration: int = 0,
     ) -> torch.Tensor:
         """Args:
             radial: f_c(r_ij) g_k(r_ij) per neighbour slot, [n_atoms, n_max, n_radial] (0 in empty slots).
             angular: Y_a(r_ij) per neighbour slot transposed, [n_atoms, n_angular, n_max].
             coefficients: c_j per atom, [n_atoms, n_radial].
             slots: the dense neighbour layout.
+            iteration: t, which set of mixing matrices to use (taken modulo the number of sets).
         Returns:
             rho [n_atoms, n_orbitals].
         """
         weighted = radial * coefficients[slots.neighbour]  # [n_atoms, n_max, n_radial]
         sums = torch.bmm(angular, weighted)  # S_i [n_atoms, n_angular, n_radial]
         mixed = torch.einsum(
-            "nak,akm->nam", sums, self.mixing[self.degree]
+            "nak,akm->nam", sums, self.mixing[iteration % self.mixing.shape[0]][self.degree]
         )  # [n_atoms, n_angular, n_orbitals]
         return (mixed * mixed).sum(dim=1)

@@ -108,10 +108,30 @@ def read_model_file(path: str | os.PathLike[str]) -> dict[str, Any]:
     return payload
 
 
+# Hyper-parameters that files written before they existed (reann-driver 0.1) lack, with the value that
+# reproduces those models exactly.
+LEGACY_CONFIG = {
+    "network_layout": "pre_norm",
+    "shared_mixing": True,
+    "radial_init": "narrow",
+    "initial_coefficient": 1.0,
+}
+
+
+def _upgrade(config: dict[str, Any], state: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Config and weights of a 0.1 file in the current layout (one shared mixing set, [1, L, k, m])."""
+    config = {**LEGACY_CONFIG, **config} if "network_layout" not in config else config
+    mixing = state.get("density.mixing")
+    if isinstance(mixing, torch.Tensor) and mixing.dim() == 3:
+        state = {**state, "density.mixing": mixing.unsqueeze(0)}
+    return config, state
+
+
 def _build(description: dict[str, Any], path: str | os.PathLike[str]) -> REANN:
+    config, state = _upgrade(dict(description["config"]), description["state_dict"])
     try:
-        model = REANN(**dict(description["config"]))
-        model.load_state_dict(description["state_dict"])
+        model = REANN(**config)
+        model.load_state_dict(state)
     except (TypeError, ValueError, RuntimeError) as error:
         raise ModelFileError(f"{str(path)!r} holds an inconsistent model: {error}") from error
     model.metadata = description.get("metadata", {})

@@ -1,4 +1,14 @@
-"""Per-element neural networks: residual MLPs for atomic energies and orbital-coefficient updates."""
+"""Per-element neural networks for atomic energies and orbital-coefficient updates.
+
+Two layouts share one interface (``ResidualMLP``):
+
+* ``"reference"`` (default), the block of the original REANN code (``reann/src/MODEL.py``):
+  Linear(in, h) -> x + [(act -> LayerNorm -> Linear) ... (act -> LayerNorm -> Linear_0)](x) -> act
+  -> Linear_0(h, out), Xavier-initialised hidden layers, the last layer of the residual branch and the
+  output layer zero, so that the network starts as the constant 0 and the residual branch as the identity.
+* ``"pre_norm"`` (reann-driver 0.1): Linear(in, h0) -> act -> [x + act(Linear(norm(x)))] ...
+  -> Linear(h, out).
+"""
 
 from __future__ import annotations
 
@@ -15,35 +25,88 @@ ACTIVATIONS: dict[str, type[nn.Module]] = {
     "softplus": nn.Softplus,
     "identity": nn.Identity,
 }
+ACTIVATION_NAMES = (*ACTIVATIONS, "relu_like")
+LAYOUTS = ("reference", "pre_norm")
 
 
-def make_activation(name: str) -> nn.Module:
-    """A smooth activation by name (one of ``ACTIVATIONS``)."""
+class ReluLike(nn.Module):
+    """alpha * silu(beta * x) with trainable per-neuron alpha (init 1) and beta (init 1/n_in): the
+    ``Relu_like`` activation of the original REANN code. The small initial beta keeps silu near its linear
+    regime at the start of training whatever the scale of the inputs."""
+
+    def __init__(self, n_in: int, width: int) -> None:
+        super().__init__()
+        self.alpha = nn.Parameter(torch.ones(width))
+        self.beta = nn.Parameter(torch.full((width,), 1.0 / n_in))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.alpha * nn.functional.silu(self.beta * x)
+
+
+def make_activation(name: str, n_in: int = 1, width: int = 1) -> nn.Module:
+    """An activation by name (``ACTIVATION_NAMES``); ``relu_like`` needs the layer's fan-in and width."""
+    if name == "relu_like":
+        return ReluLike(n_in, width)
     try:
         return ACTIVATIONS[name]()
     except KeyError:
-        raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {name!r}") from None
+        raise ValueError(f"activation must be one of {sorted(ACTIVATION_NAMES)}, got {name!r}") from None
 
 
-class ResidualBlock(nn.Module):
-    """x + act(Linear(norm(x))): a pre-norm residual layer of constant width."""
+def _xavier(linear: nn.Linear) -> nn.Linear:
+    nn.init.xavier_uniform_(linear.weight)
+    nn.init.zeros_(linear.bias)
+    return linear
+
+
+def _zero(linear: nn.Linear) -> nn.Linear:
+    nn.init.zeros_(linear.weight)
+    nn.init.zeros_(linear.bias)
+    return linear
+
+
+class PreNormBlock(nn.Module):
+    """x + act(Linear(norm(x))): a pre-norm residual layer of constant width (layout ``pre_norm``)."""
 
     def __init__(self, width: int, activation: str, layer_norm: bool) -> None:
         super().__init__()
         self.norm = nn.LayerNorm(width) if layer_norm else nn.Identity()
         self.linear = nn.Linear(width, width)
-        self.activation = make_activation(activation)
+        self.activation = make_activation(activation, width, width)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.activation(self.linear(self.norm(x)))
 
 
-class ResidualMLP(nn.Module):
-    """Linear(in, h0) -> act -> [residual block or width change] ... -> Linear(h_last, out).
+class ReferenceBlock(nn.Module):
+    """x + branch(x), branch = (act -> LayerNorm -> Linear) per hidden layer, widths h0 -> h1 ... -> h0, the
+    last Linear zero (layout ``reference``; the residual block of the original REANN code)."""
 
-    Layers of equal width are residual blocks. ``zero_last`` initialises the output layer to zero, so the
-    network starts as the constant function 0 (used for the coefficient updates, so that training starts
-    from EANN).
+    def __init__(self, hidden: Sequence[int], n_in: int, activation: str, layer_norm: bool) -> None:
+        super().__init__()
+        widths = [*hidden, hidden[0]]
+        layers: list[nn.Module] = []
+        fan_in = n_in
+        for index, (width, following) in enumerate(pairwise(widths)):
+            layers.append(make_activation(activation, fan_in, width))
+            if layer_norm:
+                layers.append(nn.LayerNorm(width))
+            last = index == len(widths) - 2
+            layers.append(
+                _zero(nn.Linear(width, following)) if last else _xavier(nn.Linear(width, following))
+            )
+            fan_in = width
+        self.branch = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.branch(x)
+
+
+class ResidualMLP(nn.Module):
+    """A residual network from ``n_in`` features to ``n_out`` outputs (see the module docstring).
+
+    The ``reference`` layout starts as the constant 0 (zero output layer); in the ``pre_norm`` layout
+    ``zero_last`` does the same, otherwise the output layer has PyTorch's default initialisation.
     """
 
     def __init__(
@@ -51,24 +114,35 @@ class ResidualMLP(nn.Module):
         n_in: int,
         hidden: Sequence[int],
         n_out: int,
-        activation: str = "silu",
-        layer_norm: bool = False,
+        activation: str = "relu_like",
+        layer_norm: bool = True,
         zero_last: bool = False,
+        layout: str = "reference",
     ) -> None:
         super().__init__()
         if not hidden:
             raise ValueError("hidden must list at least one layer width")
-        layers: list[nn.Module] = [nn.Linear(n_in, hidden[0]), make_activation(activation)]
-        for previous, width in pairwise(hidden):
-            if previous == width:
-                layers.append(ResidualBlock(width, activation, layer_norm))
-            else:
-                layers += [nn.Linear(previous, width), make_activation(activation)]
-        self.body = nn.Sequential(*layers)
-        self.output = nn.Linear(hidden[-1], n_out)
+        if layout not in LAYOUTS:
+            raise ValueError(f"network layout must be one of {LAYOUTS}, got {layout!r}")
+        if layout == "reference":
+            layers: list[nn.Module] = [
+                _xavier(nn.Linear(n_in, hidden[0])),
+                ReferenceBlock(hidden, n_in, activation, layer_norm),
+                make_activation(activation, hidden[0], hidden[0]),
+            ]
+            self.body = nn.Sequential(*layers)
+            self.output = _zero(nn.Linear(hidden[0], n_out))
+        else:
+            layers = [nn.Linear(n_in, hidden[0]), make_activation(activation, n_in, hidden[0])]
+            for previous, width in pairwise(hidden):
+                if previous == width:
+                    layers.append(PreNormBlock(width, activation, layer_norm))
+                else:
+                    layers += [nn.Linear(previous, width), make_activation(activation, previous, width)]
+            self.body = nn.Sequential(*layers)
+            self.output = nn.Linear(hidden[-1], n_out)
         if zero_last:
-            nn.init.zeros_(self.output.weight)
-            nn.init.zeros_(self.output.bias)
+            _zero(self.output)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.output(self.body(x))

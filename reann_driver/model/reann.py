@@ -63,8 +63,17 @@ class REANN(nn.Module):
         n_orbitals: number of density components m (default n_radial (n_radial + 1) / 2 (l_max + 1),
             the reference code's choice).
         angular: ``"cartesian"`` (reference REANN monomials) or ``"spherical"`` (e3nn harmonics).
-        activation: smooth activation of all networks (silu, tanh, gelu, softplus, identity).
-        layer_norm: pre-norm LayerNorm inside the residual blocks.
+        activation: smooth activation of all networks: ``relu_like`` (alpha silu(beta x) with trainable
+            per-neuron alpha, beta, as the original code), silu, tanh, gelu, softplus or identity.
+        layer_norm: LayerNorm inside the residual blocks.
+        network_layout: ``reference`` (the original code's residual block, zero-initialised output) or
+            ``pre_norm`` (reann-driver 0.1); see ``networks.py``.
+        shared_mixing: one set of orbital mixing matrices for all T + 1 densities instead of one per
+            iteration (the original code has one per iteration).
+        radial_init: initial radial centres and widths: ``wide``, ``reference`` or ``narrow`` (see
+            ``GaussianRadial``).
+        initial_coefficient: the value of every initial orbital coefficient c^0 (the original code uses
+            1 / the maximum number of neighbours).
         atomic_energies: reference energy per element in eV, the initial output bias of the energy
             networks (e.g. the mean energy per atom of the training data); 0 when omitted.
         dtype: float32 or float64 parameters and arithmetic.
@@ -81,8 +90,12 @@ class REANN(nn.Module):
         coefficient_hidden: Sequence[int] | None = None,
         n_orbitals: int | None = None,
         angular: str = "cartesian",
-        activation: str = "silu",
-        layer_norm: bool = False,
+        activation: str = "relu_like",
+        layer_norm: bool = True,
+        network_layout: str = "reference",
+        shared_mixing: bool = False,
+        radial_init: str = "wide",
+        initial_coefficient: float = 1.0,
         atomic_energies: Mapping[str, float] | Sequence[float] | None = None,
         dtype: torch.dtype | str = torch.float64,
     ) -> None:
@@ -110,14 +123,22 @@ class REANN(nn.Module):
             "angular": angular,
             "activation": activation,
             "layer_norm": bool(layer_norm),
+            "network_layout": network_layout,
+            "shared_mixing": bool(shared_mixing),
+            "radial_init": radial_init,
+            "initial_coefficient": float(initial_coefficient),
             "dtype": str(dtype_from_name(dtype)).removeprefix("torch."),
         }
         n_species = len(species)
-        network_options = {"activation": activation, "layer_norm": layer_norm}
-        self.radial = GaussianRadial(n_species, n_radial, cutoff)
+        network_options = {"activation": activation, "layer_norm": layer_norm, "layout": network_layout}
+        self.radial = GaussianRadial(n_species, n_radial, cutoff, radial_init)
         self.angular = make_angular(angular, l_max)
-        self.density = EmbeddedDensity(self.angular.degree, n_radial, n_orbitals)
-        self.initial_coefficients = nn.Parameter(torch.ones(n_species, n_radial))  # c^0 per element
+        n_sets = 1 if shared_mixing else iterations + 1
+        self.density = EmbeddedDensity(self.angular.degree, n_radial, n_orbitals, n_sets)
+        # c^0 per element
+        self.initial_coefficients = nn.Parameter(
+            torch.full((n_species, n_radial), float(initial_coefficient))
+        )
         self.coefficient_updates = nn.ModuleList(
             ElementNetworks(
                 n_species, n_orbitals, coefficient_hidden, n_radial, zero_last=True, **network_options
@@ -174,10 +195,10 @@ class REANN(nn.Module):
         angular = slots.scatter(self.angular(vectors)).transpose(1, 2)  # [n_atoms, n_angular, n_max]
         groups = [torch.nonzero(graph.species == s).flatten() for s in range(len(self.species))]
         coefficients = self.initial_coefficients[graph.species]  # c^0 [n_atoms, n_radial]
-        density = self.density(radial, angular, coefficients, slots)
-        for update in self.coefficient_updates:
+        density = self.density(radial, angular, coefficients, slots, 0)
+        for t, update in enumerate(self.coefficient_updates, start=1):
             coefficients = coefficients + update(density, groups)  # c^t = c^(t-1) + NN_t(rho^(t-1))
-            density = self.density(radial, angular, coefficients, slots)
+            density = self.density(radial, angular, coefficients, slots, t)
         return self.energy_networks(density, groups).squeeze(1) + self.atomic_energies[graph.species]
 
     def forward(self, graph: Graph, forces: bool = True, stress: bool = False) -> dict[str, torch.Tensor]:

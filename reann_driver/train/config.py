@@ -83,10 +83,27 @@ class ModelConfig:
     angular: Literal["cartesian", "spherical"] = field(
         default="cartesian", metadata=_help("angular basis: cartesian or spherical")
     )
-    activation: Literal["silu", "tanh", "gelu", "softplus", "identity"] = field(
-        default="silu", metadata=_help("activation function")
+    activation: Literal["relu_like", "silu", "tanh", "gelu", "softplus", "identity"] = field(
+        default="relu_like",
+        metadata=_help("activation; relu_like: alpha silu(beta x), trainable per neuron (original REANN)"),
     )
-    layer_norm: bool = field(default=False, metadata=_help("pre-norm LayerNorm inside the residual blocks"))
+    layer_norm: bool = field(default=True, metadata=_help("LayerNorm inside the residual blocks"))
+    network_layout: Literal["reference", "pre_norm"] = field(
+        default="reference",
+        metadata=_help("reference: the original REANN residual block, zero output layer; pre_norm: 0.1"),
+    )
+    shared_mixing: bool = field(
+        default=False, metadata=_help("one set of orbital mixing matrices for all iterations (0.1)")
+    )
+    radial_init: Literal["wide", "reference", "narrow"] = field(
+        default="wide",
+        metadata=_help(
+            "radial Gaussians: wide (alpha 0.2-1.2/Å^2, even centres), reference (random), narrow"
+        ),
+    )
+    initial_coefficient: float = field(
+        default=1.0, metadata=_help("initial orbital coefficients c^0 (original REANN: 1/max neighbours)")
+    )
     dtype: Literal["float32", "float64"] = field(
         default="float64", metadata=_help("parameter and arithmetic precision")
     )
