@@ -9,18 +9,18 @@ positions i-PI wrote, through the socket driver (several --model files, batched)
 
 from __future__ import annotations
 
-import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from ase import Atoms
+from conftest import randomised
 from test_ipi_e2e import N_BEADS, N_STEPS, prepare_run
 
 import reann_driver
 from reann_driver.ipi.evaluator import ANGSTROM_PER_BOHR, HARTREE_PER_EV, read_template_symbols
-from reann_driver.ipi.launch import run_ipi_with_driver
+from reann_driver.ipi.launch import run_ipi_with_driver, wrap_in_committee
 from reann_driver.ipi.outputs import read_binary_trajectory, read_properties
 from reann_driver.model import save_committee
 
@@ -35,36 +35,13 @@ def member_files(tmp_path_factory) -> list[Path]:
     for seed in range(3):
         torch.manual_seed(seed)
         model = reann_driver.REANN(["H", "C"], n_radial=4, l_max=1, hidden=(16, 16), iterations=1)
+        model = randomised(model, seed=seed)
         with torch.no_grad():
             for parameter in model.energy_networks.parameters():
                 parameter.mul_(0.5)
         paths.append(folder / f"member{seed}.pt")
         model.save(str(paths[-1]))
     return paths
-
-
-def wrap_in_committee(input_xml: Path) -> None:
-    """Put the force field inside <ffcommittee> (<parse_json>true</parse_json>); write i-PI's uncertainty
-    of every bead."""
-    tree = ET.parse(input_xml)
-    root = tree.getroot()
-    inner = root.find("ffsocket")
-    if inner is None:
-        inner = root.find("ffdirect")
-    assert inner is not None
-    committee = ET.Element("ffcommittee", name="committee")
-    ET.SubElement(committee, "parse_json").text = "true"
-    root.remove(inner)
-    committee.append(inner)
-    root.insert(list(root).index(root.find("system")), committee)  # type: ignore[arg-type]
-    for force in root.iter("force"):
-        force.set("forcefield", "committee")
-    output = root.find("output")
-    assert output is not None
-    ET.SubElement(
-        output, "trajectory", stride="1", filename="unc", extra_type="committee_uncertainty"
-    ).text = "extras"
-    tree.write(input_xml)
 
 
 def read_uncertainties(path: Path) -> np.ndarray:

@@ -29,7 +29,7 @@ from reann_driver.data.frames import make_frame
 from reann_driver.data.labelers import XTBLabeler
 from reann_driver.data.trajectory import read_candidates
 from reann_driver.ipi.evaluator import HARTREE_PER_EV
-from reann_driver.ipi.launch import prepare_input, read_socket_spec, run_ipi_with_driver
+from reann_driver.ipi.launch import prepare_input, read_socket_spec, run_ipi_with_driver, wrap_in_committee
 
 HERE = Path(__file__).resolve().parent
 BIN = Path(sys.executable).parent
@@ -58,34 +58,18 @@ def pimd_input(folder: Path, temperature: int, steps: int, committee: bool, thre
     <ffcommittee> (JSON committee, active-learning output) or plain (the reference)."""
     (folder / "init.xyz").write_text((HERE / "init.xyz").read_text())
     address = f"al-{uuid.uuid4().hex[:10]}"
-    prepare_input(HERE / "pimd.xml", folder / "input.xml", total_steps=steps, unix_address=address)
+    batch_size = None if committee else 1  # the reference: ASE's socket client does not batch
+    prepare_input(HERE / "pimd.xml", folder / "input.xml", steps, batch_size=batch_size, unix_address=address)
     tree = ET.parse(folder / "input.xml")
     root = tree.getroot()
     for element in root.iter("temperature"):
         element.text = str(temperature)
     for element in root.iter("velocities"):
         element.text = str(temperature)
-    if committee:
-        inner = root.find("ffsocket")
-        assert inner is not None
-        wrapper = ET.Element("ffcommittee", name="committee")
-        for tag, text in (("parse_json", "true"), ("active_output", "active")):
-            ET.SubElement(wrapper, tag).text = text
-        ET.SubElement(wrapper, "active_thresh", units="electronvolt").text = str(threshold)
-        root.remove(inner)
-        wrapper.append(inner)
-        root.insert(0, wrapper)
-        for force in root.iter("force"):
-            force.set("forcefield", "committee")
-        output = root.find("output")
-        assert output is not None
-        ET.SubElement(
-            output, "trajectory", stride="1", filename="unc", extra_type="committee_uncertainty"
-        ).text = "extras"
-    else:  # the reference: ASE's socket client does not batch
-        for element in root.iter("batch_size"):
-            element.text = "1"
     tree.write(folder / "input.xml")
+    if committee:
+        fields = {"active_output": "active", "active_thresh": str(threshold)}
+        wrap_in_committee(folder / "input.xml", fields)
     return folder / "input.xml"
 
 

@@ -19,8 +19,8 @@ from ase import Atoms
 
 from ..calculator import to_numpy
 from ..data.errors import DataError
-from ..data.frames import make_frame
-from ..data.labelers import Labeler, LabelingFailed
+from ..data.generate import labelled_frame
+from ..data.labelers import Labeler
 from ..model import Committee, graph_from_atoms
 
 
@@ -98,21 +98,9 @@ def label_frames(
     with a message."""
     labelled = []
     for atoms in frames:
-        try:
-            labels = labeler.label(atoms)
-        except LabelingFailed as error:
-            echo(f"candidate {atoms.info.get('candidate_index')}: labelling failed ({error}); skipped")
-            continue
-        labelled.append(
-            make_frame(
-                atoms.get_chemical_symbols(),
-                atoms.positions,
-                cell=atoms.cell.array,
-                pbc=atoms.pbc,
-                energy=labels.energy,
-                forces=labels.forces,
-                stress=labels.stress,
-                info={**atoms.info, "labeler": labeler.name},
-            )
-        )
+        frame = labelled_frame(atoms, labeler, {**atoms.info, "labeler": labeler.name})
+        if isinstance(frame, str):
+            echo(f"candidate {atoms.info.get('candidate_index')}: labelling failed ({frame}); skipped")
+        else:
+            labelled.append(frame)
     return labelled
