@@ -22,6 +22,8 @@ from torch.func import functional_call, stack_module_state, vmap
 from .neighbors import Graph
 from .reann import REANN, apply_strain, cell_volumes
 
+_Stacked = tuple[tuple[Any, ...], dict[str, torch.Tensor], dict[str, torch.Tensor]]  # key, params, buffers
+
 
 class _AtomicEnergy(nn.Module):
     """``REANN.atomic_energy`` as a module call, so that ``functional_call`` can swap its weights."""
@@ -74,7 +76,7 @@ class Committee(nn.Module):
             groups.setdefault(json.dumps(architecture, sort_keys=True), []).append(index)
         self.groups = list(groups.values())  # members that can share one vectorised call
         self._templates = [_AtomicEnergy(copy.deepcopy(members[g[0]]).to("meta")) for g in self.groups]
-        self._stacked: list[tuple[tuple[Any, ...], dict[str, torch.Tensor], dict[str, torch.Tensor]]] = []
+        self._stacked: list[_Stacked | None] = [None] * len(self.groups)
         self.training = False
 
     def train(self, mode: bool = True) -> Committee:
@@ -108,31 +110,20 @@ class Committee(nn.Module):
             for wrapper in wrappers
             for tensor in (*wrapper.parameters(), *wrapper.buffers())
         )
-        while len(self._stacked) <= group:
-            self._stacked.append(((), {}, {}))
-        if self._stacked[group][0] != key:
+        cached = self._stacked[group]
+        if cached is None or cached[0] != key:
             with torch.no_grad():
                 params, buffers = stack_module_state(wrappers)  # type: ignore[arg-type]
-            params = {name: value.detach() for name, value in params.items()}
-            self._stacked[group] = (key, params, buffers)
-        return self._stacked[group][1], self._stacked[group][2]
+            cached = (key, {name: value.detach() for name, value in params.items()}, buffers)
+            self._stacked[group] = cached
+        return cached[1], cached[2]
 
     def forward(self, graph: Graph, forces: bool = True, stress: bool = False) -> dict[str, torch.Tensor]:
         """Mean and per-member energies and derivatives for a batch of structures (see the class)."""
-        n_members = len(self.members)
-        per_member: dict[str, list[torch.Tensor | None]] = {
-            key: [None] * n_members for key in ("energy", "atomic", "forces", "virial")
-        }
-        for group, indices in enumerate(self.groups):
-            outputs = self._group_forward(group, graph, forces, stress)
-            for key, values in outputs.items():
-                for position, index in enumerate(indices):
-                    per_member[key][index] = values[position]
-        stacked = {
-            key: torch.stack([v for v in values if v is not None])
-            for key, values in per_member.items()
-            if values[0] is not None
-        }
+        outputs = [self._group_forward(g, graph, forces, stress) for g in range(len(self.groups))]
+        order = torch.tensor([index for group in self.groups for index in group], device=graph.batch.device)
+        inverse = torch.argsort(order)  # from group order back to member order
+        stacked = {key: torch.cat([output[key] for output in outputs])[inverse] for key in outputs[0]}
         energies = stacked["energy"]
         results = {
             "energy": energies.mean(0),
