@@ -84,6 +84,11 @@ def test_members_must_share_species_and_cutoff(other, message: str) -> None:
         Committee([tiny_model(), other()])
 
 
+def test_members_must_share_dtype() -> None:
+    with pytest.raises(ValueError, match="dtype"):
+        Committee([tiny_model(), tiny_model(dtype=torch.float32)])
+
+
 def test_needs_two_members_and_is_never_trained() -> None:
     with pytest.raises(ValueError, match="at least 2"):
         Committee([tiny_model()])

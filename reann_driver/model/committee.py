@@ -66,6 +66,8 @@ class Committee(nn.Module):
                     f"{names[0]} has {first.species}, r_c {first.cutoff} Å; "
                     f"{name} has {member.species}, r_c {member.cutoff} Å"
                 )
+        if len({(member.dtype, member.device) for member in members}) > 1:
+            raise ValueError("committee members must share dtype and device (convert them with .to() first)")
         self.members = nn.ModuleList(members)
         self.species = list(first.species)
         self.cutoff = float(first.cutoff)
