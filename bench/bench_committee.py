@@ -2,7 +2,8 @@
 
 Prints the median wall time of repeated calls after warm-up (graph built once, outside the timing) for
 one model, the vectorised committee (``reann_driver.Committee``) and, as the naive reference, the K
-members called one after another; and the ratios committee / one model and loop / one model.
+members called one after another; and the ratios committee / one model and loop / one model. The three
+are timed in turn within every repeat, so that a change of machine load affects them alike.
 
     python bench/bench_committee.py                  # K = 4, default hyper-parameters, 1 CPU thread
     python bench/bench_committee.py --members 8 --threads 2
@@ -14,16 +15,42 @@ box (192 atoms).
 from __future__ import annotations
 
 import argparse
+import statistics
+import time
+from collections.abc import Callable
 from functools import partial
 
 import numpy as np
 import torch
 from ase.build import molecule
-from bench_model import median_ms, water_box
+from bench_model import water_box
 
 import reann_driver
 from reann_driver.memory import keep_freed_memory
 from reann_driver.model import graph_from_atoms
+
+
+def call_each(models: list[reann_driver.REANN], graph: object) -> list[object]:
+    """The naive committee: every member on its own."""
+    return [model(graph) for model in models]
+
+
+def interleaved_medians_ms(
+    functions: list[Callable[[], object]], repeats: int, sync: bool, warmup: int = 3
+) -> list[float]:
+    """Median wall time (ms) of each function, the functions called in turn in every repeat."""
+    times: list[list[float]] = [[] for _ in functions]
+    for repeat in range(warmup + repeats):
+        for function, samples in zip(functions, times):
+            if sync:
+                torch.cuda.synchronize()
+            start = time.perf_counter()
+            function()
+            if sync:
+                torch.cuda.synchronize()
+            if repeat >= warmup:
+                samples.append(time.perf_counter() - start)
+    return [1e3 * statistics.median(samples) for samples in times]
 
 
 def main() -> None:
@@ -65,9 +92,15 @@ def main() -> None:
             graph = graph_from_atoms(
                 structures, committee.species, committee.cutoff, members[0].dtype, device
             )
-            one = median_ms(partial(members[0], graph), args.repeats, sync=sync)
-            together = median_ms(partial(committee, graph), args.repeats, sync=sync)
-            loop = median_ms(lambda: [m(graph) for m in members], args.repeats, sync=sync)  # noqa: B023
+            one, together, loop = interleaved_medians_ms(
+                [
+                    partial(members[0], graph),
+                    partial(committee, graph),
+                    partial(call_each, members, graph),
+                ],
+                args.repeats,
+                sync,
+            )
             print(
                 f"{device:6} {name:16} {one:8.2f} {together:13.2f} {loop:9.2f} "
                 f"{together / one:5.2f}x {loop / one:5.2f}x"

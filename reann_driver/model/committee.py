@@ -79,6 +79,7 @@ class Committee(nn.Module):
         self.groups = list(groups.values())  # members that can share one vectorised call
         self._templates = [_AtomicEnergy(copy.deepcopy(members[g[0]]).to("meta")) for g in self.groups]
         self._stacked: list[_Stacked | None] = [None] * len(self.groups)
+        self._parameters_of = [[p for k in group for p in members[k].parameters()] for group in self.groups]
         self.training = False
 
     def train(self, mode: bool = True) -> Committee:
@@ -106,14 +107,12 @@ class Committee(nn.Module):
 
     def _weights(self, group: int) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
         """Stacked parameters and buffers of one group, restacked only when a member's tensors change."""
-        wrappers = [_AtomicEnergy(self.member(k)) for k in self.groups[group]]
-        key = tuple(
-            (tensor.data_ptr(), tensor._version, tensor.dtype, tensor.device)
-            for wrapper in wrappers
-            for tensor in (*wrapper.parameters(), *wrapper.buffers())
-        )
+        # Parameter objects survive .to() and load_state_dict (their data is replaced or copied into, which
+        # changes data_ptr or _version); the buffers are re-read whenever the parameters changed.
+        key = tuple((tensor.data_ptr(), tensor._version) for tensor in self._parameters_of[group])
         cached = self._stacked[group]
         if cached is None or cached[0] != key:
+            wrappers = [_AtomicEnergy(self.member(k)) for k in self.groups[group]]
             with torch.no_grad():
                 params, buffers = stack_module_state(wrappers)  # type: ignore[arg-type]
             cached = (key, {name: value.detach() for name, value in params.items()}, buffers)
@@ -164,7 +163,7 @@ class Committee(nn.Module):
             strain: torch.Tensor,
         ) -> torch.Tensor:
             strained, cell = apply_strain(graph, positions, graph.cell, strain)
-            return functional_call(template, (params, buffers), (graph, strained, cell))
+            return functional_call(template, (params, buffers), (graph, strained, cell), tie_weights=False)
 
         with torch.enable_grad() if inputs else torch.no_grad():
             atomic = vmap(atomic_energy)(params, buffers, positions, strain)  # [k, n_atoms]
