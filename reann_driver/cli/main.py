@@ -133,13 +133,13 @@ def evaluate(
       reann eval runs/water/model.pt water/test.extxyz --predictions pred.extxyz --plot parity.png
       reann eval runs/water/committee.pt water/test.extxyz --calibration calibration.png
     """
-    from ..atomic import atomic_write_bytes
     from ..calculator import resolve_device
     from ..train import (
         evaluate_structures,
         format_error_table,
         parity_plot,
         read_structures,
+        write_metrics_json,
         write_predictions,
     )
     from ..train.calibration import calibration_plot, format_calibration
@@ -170,8 +170,7 @@ def evaluate(
         table = dict(evaluation.metrics)
         if evaluation.calibration is not None:
             table["calibration"] = evaluation.calibration
-        text = json.dumps(table, indent=2).encode()
-        atomic_write_bytes(json_file, lambda stream: stream.write(text))
+        write_metrics_json(table, json_file)
 
 
 def _run_model_file(run_dir: Path) -> Path:

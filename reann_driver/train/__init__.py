@@ -4,11 +4,20 @@ from .checkpoints import CheckpointError, load_checkpoint, model_from_checkpoint
 from .committee import CommitteeResult, train_committee
 from .config import Config, ConfigError, config_from_dict, defaults_template, load_config
 from .data import DataError, collate, prepare, read_structures
-from .evaluate import Evaluation, evaluate_structures, parity_plot, predict, write_predictions
+from .errors import TrainingError
+from .evaluate import (
+    Evaluation,
+    evaluate_checkpoint,
+    evaluate_structures,
+    parity_plot,
+    predict,
+    write_metrics_json,
+    write_predictions,
+)
 from .export import export_model
 from .metrics import error_table, format_error_table
 from .reference import fit_reference_energies
-from .trainer import Trainer, TrainingError, TrainingResult, train
+from .trainer import Trainer, TrainingResult, train
 
 __all__ = [
     "CheckpointError",
@@ -24,6 +33,7 @@ __all__ = [
     "config_from_dict",
     "defaults_template",
     "error_table",
+    "evaluate_checkpoint",
     "evaluate_structures",
     "export_model",
     "fit_reference_energies",
@@ -37,5 +47,6 @@ __all__ = [
     "read_structures",
     "train",
     "train_committee",
+    "write_metrics_json",
     "write_predictions",
 ]

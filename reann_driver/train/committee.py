@@ -33,9 +33,12 @@ from .calibration import format_calibration
 from .checkpoints import LAST
 from .config import Config
 from .data import read_structures, species_of
+from .errors import TrainingError
 from .evaluate import evaluate_structures
+from .inputs import data_paths
 from .metrics import format_error_table
-from .trainer import TrainingError, TrainingResult, _data_paths, prepare_output_dir, train
+from .output import prepare_output_dir
+from .trainer import TrainingResult, train
 
 COMMITTEE_FILE = "committee.pt"
 logger = logging.getLogger("reann_driver.train")
@@ -96,7 +99,7 @@ def train_committee(config: Config, resume: bool = False, force: bool = False) -
     if n_members < 2:
         raise TrainingError(f"train.committee must be at least 2 for a committee, got {n_members}")
     output_dir = Path(config.output.dir)
-    paths = _data_paths(config)
+    paths = data_paths(config)
     species = config.model.species or species_of(
         read_structures(str(paths["train"])) + read_structures(str(paths["val"]))
     )
