@@ -15,15 +15,12 @@ box (192 atoms).
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
-from collections.abc import Callable
 from functools import partial
 
 import numpy as np
 import torch
 from ase.build import molecule
-from bench_model import water_box
+from bench_model import interleaved_medians_ms, water_box
 
 import reann_driver
 from reann_driver.memory import keep_freed_memory
@@ -33,24 +30,6 @@ from reann_driver.model import graph_from_atoms
 def call_each(models: list[reann_driver.REANN], graph: object) -> list[object]:
     """The naive committee: every member on its own."""
     return [model(graph) for model in models]
-
-
-def interleaved_medians_ms(
-    functions: list[Callable[[], object]], repeats: int, sync: bool, warmup: int = 3
-) -> list[float]:
-    """Median wall time (ms) of each function, the functions called in turn in every repeat."""
-    times: list[list[float]] = [[] for _ in functions]
-    for repeat in range(warmup + repeats):
-        for function, samples in zip(functions, times):
-            if sync:
-                torch.cuda.synchronize()
-            start = time.perf_counter()
-            function()
-            if sync:
-                torch.cuda.synchronize()
-            if repeat >= warmup:
-                samples.append(time.perf_counter() - start)
-    return [1e3 * statistics.median(samples) for samples in times]
 
 
 def main() -> None:
