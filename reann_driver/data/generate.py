@@ -157,7 +157,13 @@ class GenerationReport:
 
 def label_structure(plan: Plan, labeler: Labeler, index: int) -> Atoms | str:
     """The labelled standard frame for ``index``, or the reason labelling failed."""
-    structure = plan.structure(index)
+    info = {"config_type": plan.mode, "source": plan.source, "source_index": index}
+    return labelled_frame(plan.structure(index), labeler, info)
+
+
+def labelled_frame(structure: Atoms, labeler: Labeler, info: dict[str, Any]) -> Atoms | str:
+    """``structure`` as a standard frame with the labeler's energy, forces (and stress) and ``info``,
+    or the reason labelling failed."""
     try:
         labels = labeler.label(structure)
     except LabelingFailed as failure:
@@ -173,8 +179,7 @@ def label_structure(plan: Plan, labeler: Labeler, index: int) -> Atoms | str:
         energy=labels.energy,
         forces=labels.forces,
         stress=labels.stress,
-        info={"config_type": plan.mode, "source": plan.source, "source_index": index}
-        | ({"label_note": labels.note} if labels.note else {}),
+        info=info | ({"label_note": labels.note} if labels.note else {}),
     )
 
 

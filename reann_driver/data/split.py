@@ -14,6 +14,7 @@ import contextlib
 import hashlib
 import json
 import os
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from importlib import metadata
@@ -30,6 +31,7 @@ from .recipes import Recipe, recipe_from_dict
 from .stats import DatasetStatistics
 from .validate import frame_errors
 
+APPENDED = -1  # source_index of frames appended by active learning (they come from no source frame)
 MANIFEST_FORMAT = "reann-driver/split-manifest"
 MANIFEST_VERSION = 1
 SPLITS = ("train", "val", "test")
@@ -305,7 +307,7 @@ def _verify(root: Path, manifest: dict[str, Any], source: str | os.PathLike[str]
         except Exception as error:
             problems.append(f"{name}: {file.name} is unreadable: {error}")
             continue
-        if indices != list(entry["indices"]):
+        if [i for i in indices if i != APPENDED] != list(entry["indices"]):
             problems.append(f"{name}: the source indices in {file.name} differ from the manifest")
         if len(indices) != entry["count"]:
             problems.append(f"{name}: {len(indices)} frames, manifest says {entry['count']}")
@@ -324,3 +326,76 @@ def _verify(root: Path, manifest: dict[str, Any], source: str | os.PathLike[str]
             if expected != list(manifest["splits"][name]["indices"]):
                 problems.append(f"{name}: the seeded selection does not reproduce the manifest's indices")
     return problems
+
+
+def append_to_split(
+    split_dir: str | os.PathLike[str],
+    frames: list[Any],
+    out: str | os.PathLike[str],
+    *,
+    into: str = "train",
+    provenance: dict[str, Any] | None = None,
+    force: bool = False,
+) -> dict[str, Any]:
+    """Write the split folder ``out``: a copy of ``split_dir`` with labelled ``frames`` appended to its
+    ``into`` split, the manifest updated (count, sha256, statistics, and an ``active_learning`` entry
+    with ``provenance``); returns the new manifest.
+
+    The input folder is never modified: ``out`` must be another folder (or, with ``force``, the same
+    one, replaced atomically). It must match its manifest, and the frames' elements must be the
+    split's.
+    """
+    source, target = Path(split_dir), Path(out)
+    if into not in SPLITS:
+        raise DataError(f"cannot append to {into!r}; choose one of {', '.join(SPLITS)}")
+    manifest = load_manifest(source)
+    problems = verify_split(source)
+    if problems:
+        raise DataError(f"{source} does not match its manifest ({problems[0]}); refusing to extend it")
+    if not frames:
+        raise DataError("no labelled frames to append")
+    elements = {e for name in SPLITS for e in _elements(manifest["splits"][name]["statistics"]["formulas"])}
+    for index, atoms in enumerate(frames):
+        foreign = set(atoms.get_chemical_symbols()) - elements
+        if foreign:
+            raise DataError(
+                f"frame {index} contains {sorted(foreign)}, which the split {source} does not "
+                f"({sorted(elements)}): a file from another system?"
+            )
+        problems_of_frame = frame_errors(atoms)
+        if problems_of_frame:
+            raise DataError(f"frame {index}: {'; '.join(m for _, m in problems_of_frame)}")
+    if target.resolve() == source.resolve() and not force:
+        raise DataError(f"{target} is the input split; give another --out (or --force to replace it)")
+    rounds = manifest.setdefault("active_learning", [])
+    entry = manifest["splits"][into]
+    with atomic_directory(target, force or target.resolve() == source.resolve()) as folder:
+        for file in source.iterdir():
+            if file.is_file():
+                shutil.copy2(file, folder / file.name)
+        with open(folder / entry["file"], "a", encoding="utf-8") as stream:
+            for atoms in frames:
+                copy = atoms.copy()
+                copy.calc = atoms.calc
+                copy.info.update(source_index=APPENDED, active_learning_round=len(rounds) + 1)
+                stream.write(extxyz.format_frame(copy))
+        statistics = DatasetStatistics()
+        for record in extxyz.iter_records(folder / entry["file"]):
+            statistics.add(record.parse())
+        entry.update(
+            count=entry["count"] + len(frames),
+            sha256=sha256_of(folder / entry["file"]),
+            statistics=_split_statistics(statistics),
+        )
+        rounds.append({"round": len(rounds) + 1, "split": into, "count": len(frames), **(provenance or {})})
+        (folder / "manifest.json").write_text(
+            json.dumps(manifest, indent=1, sort_keys=True) + "\n", encoding="utf-8"
+        )
+    return manifest
+
+
+def _elements(formulas: Any) -> set[str]:
+    """Elements of the formulas a manifest's statistics list (a mapping or list of formulas)."""
+    from ase.symbols import string2symbols
+
+    return {symbol for formula in formulas for symbol in string2symbols(formula)}

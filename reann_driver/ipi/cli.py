@@ -62,7 +62,14 @@ def _print_plugin_path(context: click.Context, _parameter: click.Parameter, valu
     cls=Command, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100}
 )
 @click.option(
-    "--model", "model_path", required=True, type=click.Path(dir_okay=False), help="REANN model file."
+    "--model",
+    "model_paths",
+    required=True,
+    multiple=True,
+    type=click.Path(dir_okay=False),
+    help="REANN model file or committee file; repeat it (--model a.pt --model b.pt ...) to serve the "
+    "models as a committee: i-PI gets the mean, and per-member values as the JSON extras "
+    'committee_pot/committee_force/committee_virial that <ffcommittee parse_json="true"> reads.',
 )
 @click.option(
     "--template",
@@ -118,7 +125,7 @@ def _print_plugin_path(context: click.Context, _parameter: click.Parameter, valu
     help="Print the path of the i-PI PES plugin file (for <pes_path> or i-pi-py_driver -P) and exit.",
 )
 def main(
-    model_path: str,
+    model_paths: tuple[str, ...],
     template: str,
     unix_address: str | None,
     host: str | None,
@@ -134,9 +141,10 @@ def main(
     """Connect to a running i-PI and serve REANN energies, forces and virials until i-PI says EXIT.
 
     Batched <ffsocket>s (i-PI >= 3.3, <batch_size>N</batch_size>) are evaluated N structures at a time in
-    one model call. Exit codes: 0 after EXIT, 1 bad model/template/structure/result, 2 usage, 3 connection
-    lost, 130/143 stopped by SIGINT/SIGTERM. However the driver leaves, it closes the socket so that
-    i-PI drops it cleanly and gives its pending request to the next driver that connects.
+    one model call. Several --model files (or one committee file) are served as a committee for
+    <ffcommittee parse_json="true">. Exit codes: 0 after EXIT, 1 bad model/template/structure/result,
+    2 usage, 3 connection lost, 130/143 stopped by SIGINT/SIGTERM. However the driver leaves, it closes
+    the socket so that i-PI drops it cleanly and gives its pending request to the next driver that connects.
     """
     if unix_address and (host or port):
         raise click.UsageError("give either --unix or --host/--port, not both")
@@ -155,20 +163,18 @@ def main(
     keep_freed_memory()  # large batches: reuse freed heap instead of page-faulting fresh memory each step
     try:
         evaluator = BatchEvaluator.from_files(
-            model_path, template, periodic=not non_periodic, device=device, dtype=dtype, extras=extras
+            model_paths, template, periodic=not non_periodic, device=device, dtype=dtype, extras=extras
         )
     except Exception as error:
         _fail_on_user_error(error, EXIT_ERROR)
 
+    from ..model import Committee
+
     _log(f"waiting for i-PI to listen at {address} (for up to {wait:g} s, --wait)")
+    members = f"committee of {len(evaluator.model)}" if isinstance(evaluator.model, Committee) else "model"
+    mode = f"{members} on {evaluator.device} ({dtype}), {'non-periodic' if non_periodic else 'periodic'}"
     with _stop_on_signals():
-        _connect_and_serve(
-            address,
-            evaluator,
-            wait,
-            handshake_timeout,
-            f"{dtype}, " + ("non-periodic" if non_periodic else "periodic"),
-        )
+        _connect_and_serve(address, evaluator, wait, handshake_timeout, mode)
 
 
 def _connect_and_serve(
@@ -184,7 +190,7 @@ def _connect_and_serve(
         _fail(f"error: {error}", EXIT_ERROR)
     except Stopped as stop:
         _fail(f"stopped by {stop} before connecting", EXIT_SIGNAL + stop.signum)
-    _log(f"connected to {address}: {evaluator.n_atoms} atoms, model on {evaluator.device} ({mode})")
+    _log(f"connected to {address}: {evaluator.n_atoms} atoms, {mode}")
     try:
         session = serve(sock, evaluator, log=_log, handshake_timeout=handshake_timeout)
     except protocol.ConnectionClosed as error:

@@ -4,6 +4,11 @@ i-PI works in atomic units (Bohr, Hartree) with the cell h holding lattice vecto
 model works in Å and eV with lattice vectors as rows. The conversion factors come from
 ``ipi.utils.units`` so that numbers round-trip exactly through i-PI's own output conversions.
 All N structures of a request become ONE flat graph and ONE forward + backward pass.
+
+A committee returns the members' mean and, for i-PI's ``<ffcommittee parse_json="true">``, the
+per-member values as JSON extras: ``committee_pot`` [K] (Hartree), ``committee_force`` [K][3 n_atoms]
+(Hartree/Bohr, atom-major) and ``committee_virial`` [K][9] (Hartree, row-major, oriented as the
+virial on the wire; zeros for a non-periodic run).
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from ipi.utils.units import unit_to_internal, unit_to_user
 from reann_driver.calculator import resolve_device, to_numpy
 from reann_driver.errors import UserError
 from reann_driver.geometry import neighbour_list_problem
-from reann_driver.model import REANN, build_graph, load_model, species_indices
+from reann_driver.model import REANN, Committee, build_graph, load_committee, species_indices
 from reann_driver.model.reann import dtype_from_name
 
 ANGSTROM_PER_BOHR = float(unit_to_user("length", "angstrom", 1.0))
@@ -66,10 +71,10 @@ def read_template_symbols(path: str | os.PathLike[str]) -> list[str]:
 
 
 class BatchEvaluator:
-    """Evaluate a REANN model on batches of structures that share the template's atoms.
+    """Evaluate a REANN model or committee on batches of structures that share the template's atoms.
 
     Args:
-        model: the REANN model.
+        model: the REANN model or committee.
         symbols: chemical symbol of every atom, in i-PI's atom order.
         periodic: use the cell i-PI sends (3D periodic, virials from the strain derivative); with
             ``False`` the box is ignored (gas-phase molecules) and the virial is returned as zero.
@@ -81,7 +86,7 @@ class BatchEvaluator:
 
     def __init__(
         self,
-        model: REANN,
+        model: REANN | Committee,
         symbols: Sequence[str],
         periodic: bool = True,
         device: str | torch.device = "cpu",
@@ -104,15 +109,17 @@ class BatchEvaluator:
     @classmethod
     def from_files(
         cls,
-        model_path: str | os.PathLike[str],
+        model_path: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
         template_path: str | os.PathLike[str],
         periodic: bool = True,
         device: str | torch.device = "cpu",
         dtype: torch.dtype | str = torch.float64,
         extras: bool = False,
     ) -> BatchEvaluator:
-        """Load the model file (``ModelFileError`` if it is not one) and the template's symbols."""
-        model = load_model(model_path)
+        """Load the model file, the committee file or several model files forming a committee
+        (``ModelFileError`` if they are not) and the template's symbols."""
+        paths = [model_path] if isinstance(model_path, str | os.PathLike) else list(model_path)
+        model = load_committee(paths)
         symbols = read_template_symbols(template_path)
         return cls(
             model, symbols, periodic, device, dtype, extras, template_name=f"template {template_path!r}"
@@ -194,11 +201,13 @@ class BatchEvaluator:
             virials = to_numpy(output["virial"]).transpose(0, 2, 1) * HARTREE_PER_EV
         else:
             virials = np.zeros((n_structures, 3, 3))
+        extras: list[dict[str, object]] = [{} for _ in range(n_structures)]
         if self.extras:
             per_atom = to_numpy(output["atomic_energies"]).reshape(n_structures, -1)
-            extras = [json.dumps({"atomic_energies": row.tolist()}) for row in per_atom]
-        else:
-            extras = [""] * n_structures
+            for extra, row in zip(extras, per_atom):
+                extra["atomic_energies"] = row.tolist()
+        if isinstance(self.model, Committee):
+            self._add_committee(output, extras)
         for name, values in (("energy", energies), ("forces", forces), ("virial", virials)):
             bad = ~np.isfinite(values.reshape(n_structures, -1)).all(axis=1)
             if bad.any():
@@ -207,4 +216,25 @@ class BatchEvaluator:
                     f"request ({int(bad.sum())} of {n_structures}); nothing was sent to i-PI: check the "
                     "model file and the structures (reann eval on similar data)"
                 )
-        return Results(energies=energies, forces=forces, virials=virials, extras=extras)
+        return Results(
+            energies=energies,
+            forces=forces,
+            virials=virials,
+            extras=[json.dumps(extra) if extra else "" for extra in extras],
+        )
+
+    def _add_committee(self, output: dict[str, torch.Tensor], extras: list[dict[str, object]]) -> None:
+        """Per-member energies, forces and virials of every structure in i-PI's units and layout."""
+        n_structures, n_members = len(extras), len(output["committee_energy"])
+        pots = to_numpy(output["committee_energy"]) * HARTREE_PER_EV  # [K, n]
+        forces = to_numpy(output["committee_forces"]).reshape(n_members, n_structures, -1) * (
+            HARTREE_PER_EV * ANGSTROM_PER_BOHR
+        )
+        if self.periodic:
+            virials = to_numpy(output["committee_virial"]).transpose(0, 1, 3, 2) * HARTREE_PER_EV
+        else:
+            virials = np.zeros((n_members, n_structures, 3, 3))
+        for k, extra in enumerate(extras):
+            extra["committee_pot"] = pots[:, k].tolist()
+            extra["committee_force"] = forces[:, k].tolist()
+            extra["committee_virial"] = virials[:, k].reshape(n_members, 9).tolist()

@@ -1,6 +1,8 @@
-"""The REANN model: embedded densities, recursive coefficient updates, energy networks, model files."""
+"""The REANN model: embedded densities, recursive coefficient updates, energy networks, committees,
+model files."""
 
-from .files import ModelFileError, load_model, save_model
+from .committee import Committee
+from .files import ModelFileError, load_committee, load_model, save_committee, save_model
 from .neighbors import (
     Graph,
     build_graph,
@@ -13,13 +15,16 @@ from .reann import REANN
 
 __all__ = [
     "REANN",
+    "Committee",
     "Graph",
     "ModelFileError",
     "build_graph",
     "concatenate_graphs",
     "graph_from_atoms",
+    "load_committee",
     "load_model",
     "neighbor_pairs",
+    "save_committee",
     "save_model",
     "species_indices",
 ]

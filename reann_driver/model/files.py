@@ -1,4 +1,5 @@
-"""Model files: one ``torch.save`` file holding the weights and a JSON-able hyper-parameter description.
+"""Model files: one ``torch.save`` file holding the weights and a JSON-able hyper-parameter description;
+committee files: one such description per member in one file.
 
 Loading uses ``torch.load(weights_only=True)``: a model file can hold only tensors and plain containers,
 so loading one never runs code. Before any model is built, the config must be finite and within bounds,
@@ -11,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,35 +21,57 @@ from ase.data import atomic_numbers
 
 from ..atomic import atomic_write_bytes
 from ..errors import UserError
+from .committee import Committee
 from .reann import REANN, dtype_from_name
 
 FORMAT = "reann-driver/model"
 FORMAT_VERSION = 1
+COMMITTEE_FORMAT = "reann-driver/committee"
+COMMITTEE_FORMAT_VERSION = 1
 
 
 class ModelFileError(UserError, ValueError):
     """A file that is not a readable reann-driver model (missing, truncated, foreign or corrupt)."""
 
 
-def save_model(model: REANN, path: str | os.PathLike[str], metadata: dict[str, Any] | None = None) -> None:
-    """Write ``model`` to ``path`` atomically. ``metadata`` must be JSON-serialisable (e.g. training info)."""
-    payload = {
-        "format": FORMAT,
-        "format_version": FORMAT_VERSION,
+def _description(model: REANN, metadata: dict[str, Any] | None) -> dict[str, Any]:
+    """Hyper-parameters, JSON metadata and CPU weights of one model."""
+    return {
         "config": json.loads(json.dumps(model.config)),
         "metadata": json.loads(json.dumps(metadata or {})),
         "state_dict": {key: value.detach().cpu().clone() for key, value in model.state_dict().items()},
+    }
+
+
+def save_model(model: REANN, path: str | os.PathLike[str], metadata: dict[str, Any] | None = None) -> None:
+    """Write ``model`` to ``path`` atomically. ``metadata`` must be JSON-serialisable (e.g. training info)."""
+    payload = {"format": FORMAT, "format_version": FORMAT_VERSION, **_description(model, metadata)}
+    atomic_write_bytes(path, lambda stream: torch.save(payload, stream))
+
+
+def save_committee(
+    committee: Committee, path: str | os.PathLike[str], metadata: dict[str, Any] | None = None
+) -> None:
+    """Write a committee (every member with its own metadata, plus the committee's) to one file."""
+    payload = {
+        "format": COMMITTEE_FORMAT,
+        "format_version": COMMITTEE_FORMAT_VERSION,
+        "metadata": json.loads(json.dumps(metadata if metadata is not None else committee.metadata)),
+        "members": [
+            _description(committee.member(k), committee.member(k).metadata) for k in range(len(committee))
+        ],
     }
     atomic_write_bytes(path, lambda stream: torch.save(payload, stream))
 
 
 def read_tagged_file(
-    path: str | os.PathLike[str], kind: str, file_format: str, version: int, error: type[Exception]
+    path: str | os.PathLike[str], kind: str, versions: dict[str, int], error: type[Exception]
 ) -> dict[str, Any]:
     """Load a ``torch.save`` dict tagged with ``format``/``format_version`` safely (``weights_only=True``).
 
-    ``kind`` names the file in messages ("model file", "checkpoint"); ``error`` is raised for a missing,
-    truncated, corrupt, foreign or newer file.
+    ``versions`` maps the accepted formats to the version this code reads; ``kind`` names the file in
+    messages ("model file", "checkpoint"); ``error`` is raised for a missing, truncated, corrupt, foreign
+    or newer file.
     """
     source = Path(path)
     if not source.is_file():
@@ -67,8 +91,9 @@ def read_tagged_file(
         raise error(
             f"{str(source)!r} is not a reann-driver {kind} (truncated, corrupt or foreign): {first_line}"
         ) from None
-    if not isinstance(payload, dict) or payload.get("format") != file_format:
+    if not isinstance(payload, dict) or payload.get("format") not in versions:
         raise error(f"{str(source)!r} is a torch file but not a reann-driver {kind}")
+    version = versions[payload["format"]]
     if payload.get("format_version") != version:
         raise error(
             f"{str(source)!r} has {kind} format version {payload.get('format_version')}, "
@@ -85,17 +110,27 @@ MAX_CONFIG_LIST = 256
 
 
 def read_model_file(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """The checked contents of a model file (config, metadata, state_dict) without building the model:
-    a finite config within bounds, tensors only, finite weights."""
-    payload = read_tagged_file(path, "model file", FORMAT, FORMAT_VERSION, ModelFileError)
-    for key in ("config", "state_dict"):
-        if not isinstance(payload.get(key), dict):
-            raise ModelFileError(f"{str(path)!r} lacks its {key!r} section")
-    problem = config_problem(payload["config"]) or weights_problem(payload["state_dict"])
-    if problem:
-        raise ModelFileError(f"{str(path)!r} holds an unusable model: {problem}")
-    if not isinstance(payload.get("metadata", {}), dict):
-        raise ModelFileError(f"{str(path)!r} has a malformed 'metadata' section")
+    """The checked contents of a model or committee file without building a model: ``format``,
+    ``metadata`` and, for a model, ``config`` and ``state_dict``; for a committee, ``members``, a list
+    of such descriptions. Every config is finite and within bounds, every weight a finite tensor."""
+    payload = read_tagged_file(
+        path,
+        "model file",
+        {FORMAT: FORMAT_VERSION, COMMITTEE_FORMAT: COMMITTEE_FORMAT_VERSION},
+        ModelFileError,
+    )
+    members = payload.get("members") if payload["format"] == COMMITTEE_FORMAT else [payload]
+    if not isinstance(members, list) or not members:
+        raise ModelFileError(f"{str(path)!r} lacks its 'members' section")
+    for member in members:
+        for key in ("config", "state_dict"):
+            if not isinstance(member, dict) or not isinstance(member.get(key), dict):
+                raise ModelFileError(f"{str(path)!r} lacks its {key!r} section")
+        problem = config_problem(member["config"]) or weights_problem(member["state_dict"])
+        if problem:
+            raise ModelFileError(f"{str(path)!r} holds an unusable model: {problem}")
+        if not isinstance(member.get("metadata", {}), dict):
+            raise ModelFileError(f"{str(path)!r} has a malformed 'metadata' section")
     return payload
 
 
@@ -172,20 +207,8 @@ def _upgrade(config: dict[str, Any], state: dict[str, Any]) -> tuple[dict[str, A
     return config, state
 
 
-def load_model(
-    path: str | os.PathLike[str],
-    device: torch.device | str | None = None,
-    dtype: torch.dtype | str | None = None,
-) -> REANN:
-    """Build the model a file describes and load its weights (in evaluation mode).
-
-    Args:
-        path: the model file.
-        device: where to put it (default: CPU).
-        dtype: override the stored float32/float64 (e.g. float64 inference of a float32-trained model).
-    """
-    payload = read_model_file(path)
-    config, state = _upgrade(dict(payload["config"]), payload["state_dict"])
+def _build(description: dict[str, Any], path: str | os.PathLike[str]) -> REANN:
+    config, state = _upgrade(dict(description["config"]), description["state_dict"])
     try:
         problem = shapes_problem(config, state)
         if problem:
@@ -196,8 +219,55 @@ def load_model(
         if isinstance(error, ModelFileError):
             raise
         raise ModelFileError(f"{str(path)!r} holds an inconsistent model: {error}") from None
+    model.metadata = description.get("metadata", {})
+    return model
+
+
+def load_model(
+    path: str | os.PathLike[str],
+    device: torch.device | str | None = None,
+    dtype: torch.dtype | str | None = None,
+) -> REANN | Committee:
+    """Build the model (or committee) a file describes and load its weights (in evaluation mode).
+
+    Args:
+        path: a model file, or a committee file (then a ``Committee`` is returned).
+        device: where to put it (default: CPU).
+        dtype: override the stored float32/float64 (e.g. float64 inference of a float32-trained model).
+    """
+    payload = read_model_file(path)
+    if payload["format"] == COMMITTEE_FORMAT:
+        members = [_build(member, path) for member in payload["members"]]
+        try:
+            model: REANN | Committee = Committee(members)
+        except ValueError as error:
+            raise ModelFileError(f"{str(path)!r}: {error}") from None
+    else:
+        model = _build(payload, path)
     model.metadata = payload.get("metadata", {})
     if dtype is not None:
-        model.to(dtype_from_name(dtype))
-        model.config["dtype"] = str(dtype_from_name(dtype)).removeprefix("torch.")
+        members = [model.member(k) for k in range(len(model))] if isinstance(model, Committee) else [model]
+        for member in members:
+            member.to(dtype_from_name(dtype))
+            member.config["dtype"] = str(dtype_from_name(dtype)).removeprefix("torch.")
     return model.to(device or "cpu").eval()
+
+
+def load_committee(
+    paths: Sequence[str | os.PathLike[str]],
+    device: torch.device | str | None = None,
+    dtype: torch.dtype | str | None = None,
+) -> REANN | Committee:
+    """One model or committee file, or several model files as one committee (same species and cutoff)."""
+    if len(paths) == 1:
+        return load_model(paths[0], device, dtype)
+    members = []
+    for path in paths:
+        model = load_model(path, device, dtype)
+        if isinstance(model, Committee):
+            raise ModelFileError(f"{str(path)!r} is a committee file; give it alone or give model files")
+        members.append(model)
+    try:
+        return Committee(members, names=[repr(str(p)) for p in paths])
+    except ValueError as error:
+        raise ModelFileError(str(error)) from None

@@ -30,6 +30,23 @@ def dtype_from_name(dtype: torch.dtype | str) -> torch.dtype:
         raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}") from None
 
 
+def apply_strain(
+    graph: Graph, positions: torch.Tensor, cell: torch.Tensor, strain: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Positions [n_atoms, 3] and cells [n_structures, 3, 3] deformed by the symmetric part of
+    ``strain`` [n_structures, 3, 3]; the derivative of the energy with respect to ``strain`` at zero is
+    minus the virial."""
+    symmetric = 0.5 * (strain + strain.transpose(1, 2))
+    positions = positions + torch.einsum("na,nab->nb", positions, symmetric[graph.batch])
+    return positions, cell + torch.bmm(cell, symmetric)
+
+
+def cell_volumes(graph: Graph) -> torch.Tensor:
+    """|det H| per structure in Å^3, NaN for structures not periodic in all three directions."""
+    volume = torch.linalg.det(graph.cell).abs()
+    return torch.where(graph.pbc.all(dim=1), volume, torch.full_like(volume, float("nan")))
+
+
 class REANN(nn.Module):
     """Recursively embedded atom neural network (Zhang, Xia & Jiang, PRL 127, 156002, 2021).
 
@@ -199,10 +216,8 @@ class REANN(nn.Module):
             inputs.append(positions)
         if stress:
             strain = torch.zeros_like(cell).requires_grad_(True)
-            symmetric = 0.5 * (strain + strain.transpose(1, 2))
             inputs.append(strain)
-            positions = positions + torch.einsum("na,nab->nb", positions, symmetric[graph.batch])
-            cell = cell + torch.bmm(cell, symmetric)
+            positions, cell = apply_strain(graph, positions, cell, strain)
         atomic = self.atomic_energy(graph, positions, cell)
         energy = atomic.new_zeros(graph.n_structures).index_add(0, graph.batch, atomic)
         results = {"energy": energy, "atomic_energies": atomic}
@@ -214,8 +229,6 @@ class REANN(nn.Module):
             if forces:
                 results["forces"] = -gradients[0]
             if stress:
-                volume = torch.linalg.det(graph.cell).abs()
-                volume = torch.where(graph.pbc.all(dim=1), volume, torch.full_like(volume, float("nan")))
                 results["virial"] = -gradients[1]
-                results["stress"] = gradients[1] / volume[:, None, None]
+                results["stress"] = gradients[1] / cell_volumes(graph)[:, None, None]
         return results
