@@ -16,12 +16,12 @@ import pytest
 import torch
 from ase import Atoms
 from conftest import randomised
-from reann_driver.ipi.outputs import read_binary_trajectory, read_properties
-from test_ipi_e2e import N_BEADS, N_STEPS, prepare_run
+from test_ipi_e2e import N_BEADS, N_STEPS, prepare_run, read_binary_trajectory
 
 import reann_driver
 from reann_driver.ipi.evaluator import ANGSTROM_PER_BOHR, HARTREE_PER_EV, read_template_symbols
 from reann_driver.ipi.launch import run_ipi_with_driver, wrap_in_committee
+from reann_driver.ipi.summary import read_properties
 from reann_driver.model import save_committee
 
 pytestmark = pytest.mark.ipi
@@ -53,7 +53,9 @@ def read_uncertainties(path: Path) -> np.ndarray:
 def check_committee(folder: Path, model_files: list[Path]) -> None:
     model = reann_driver.load_committee(model_files)
     calculator = reann_driver.REANNCalculator(model)
-    potentials = read_properties(folder / "t.out")["bead_potentials{electronvolt}"]
+    table, units = read_properties(folder / "t.out")
+    assert units["bead_potentials"] == "electronvolt"
+    potentials = table["bead_potentials"]
     symbols = read_template_symbols(folder / "init.xyz")
     spreads = []
     for bead in range(N_BEADS):
