@@ -5,24 +5,13 @@ from __future__ import annotations
 import os
 from typing import Any
 
-import numpy as np
 import torch
 from ase import Atoms
 from ase.calculators.calculator import Calculator, PropertyNotImplementedError, all_changes
 from ase.stress import full_3x3_to_voigt_6_stress
 
 from .model import REANN, graph_from_atoms, load_model
-from .model.reann import dtype_from_name
-
-
-def resolve_device(device: str | torch.device) -> torch.device:
-    """``"auto"`` means CUDA when available, else CPU; anything else is passed to ``torch.device``."""
-    if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    resolved = torch.device(device)
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("device 'cuda' was asked for but torch sees no CUDA device")
-    return resolved
+from .model.runtime import dtype_from_name, resolve_device, to_numpy
 
 
 class REANNCalculator(Calculator):
@@ -79,8 +68,3 @@ class REANNCalculator(Calculator):
         }
         if periodic:
             self.results["stress"] = full_3x3_to_voigt_6_stress(to_numpy(output["stress"][0]))
-
-
-def to_numpy(tensor: torch.Tensor) -> np.ndarray:
-    """A model output as a float64 NumPy array on the host (whatever the model's device and dtype)."""
-    return tensor.detach().to(device="cpu", dtype=torch.float64).numpy()

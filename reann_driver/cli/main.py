@@ -111,7 +111,7 @@ def evaluate(
       reann eval runs/water/model.pt water/test.extxyz --predictions pred.extxyz --plot parity.png
     """
     from ..atomic import atomic_write_bytes
-    from ..calculator import resolve_device
+    from ..model.runtime import resolve_device
     from ..train import (
         evaluate_structures,
         format_error_table,

@@ -17,9 +17,8 @@ import numpy as np
 import torch
 from ipi.utils.units import unit_to_internal, unit_to_user
 
-from reann_driver.calculator import resolve_device, to_numpy
 from reann_driver.model import REANN, build_graph, load_model, species_indices
-from reann_driver.model.reann import dtype_from_name
+from reann_driver.model.runtime import dtype_from_name, resolve_device, to_numpy
 
 ANGSTROM_PER_BOHR = float(unit_to_user("length", "angstrom", 1.0))
 HARTREE_PER_EV = float(unit_to_internal("energy", "electronvolt", 1.0))

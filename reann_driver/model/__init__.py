@@ -1,6 +1,6 @@
 """The REANN model: embedded densities, recursive coefficient updates, energy networks, model files."""
 
-from .files import ModelFileError, load_model, save_model
+from .files import ModelFileError, save_model
 from .neighbors import (
     Graph,
     build_graph,
@@ -9,7 +9,7 @@ from .neighbors import (
     neighbor_pairs,
     species_indices,
 )
-from .reann import REANN
+from .reann import REANN, load_model
 
 __all__ = [
     "REANN",

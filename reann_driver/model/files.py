@@ -9,22 +9,31 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 
 from ..atomic import atomic_write_bytes
-from .reann import REANN, dtype_from_name
 
 FORMAT = "reann-driver/model"
 FORMAT_VERSION = 1
+
+
+class SavableModel(Protocol):
+    """What a model file stores: the hyper-parameters that rebuild the model, and its weights."""
+
+    config: dict[str, Any]
+
+    def state_dict(self) -> dict[str, Any]: ...
 
 
 class ModelFileError(ValueError):
     """A file that is not a readable reann-driver model (missing, truncated, foreign or corrupt)."""
 
 
-def save_model(model: REANN, path: str | os.PathLike[str], metadata: dict[str, Any] | None = None) -> None:
+def save_model(
+    model: SavableModel, path: str | os.PathLike[str], metadata: dict[str, Any] | None = None
+) -> None:
     """Write ``model`` to ``path`` atomically. ``metadata`` must be JSON-serialisable (e.g. training info)."""
     payload = {
         "format": FORMAT,
@@ -91,27 +100,8 @@ def _upgrade(config: dict[str, Any], state: dict[str, Any]) -> tuple[dict[str, A
     return config, state
 
 
-def load_model(
-    path: str | os.PathLike[str],
-    device: torch.device | str | None = None,
-    dtype: torch.dtype | str | None = None,
-) -> REANN:
-    """Build the model a file describes and load its weights (in evaluation mode).
-
-    Args:
-        path: the model file.
-        device: where to put it (default: CPU).
-        dtype: override the stored float32/float64 (e.g. float64 inference of a float32-trained model).
-    """
+def read_model_parts(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """Config, weights and metadata of a model file, in the current layout (0.1 files upgraded)."""
     payload = read_model_file(path)
     config, state = _upgrade(dict(payload["config"]), payload["state_dict"])
-    try:
-        model = REANN(**config)
-        model.load_state_dict(state)
-    except (TypeError, ValueError, RuntimeError) as error:
-        raise ModelFileError(f"{str(path)!r} holds an inconsistent model: {error}") from error
-    model.metadata = payload.get("metadata", {})
-    if dtype is not None:
-        model.to(dtype_from_name(dtype))
-        model.config["dtype"] = str(dtype_from_name(dtype)).removeprefix("torch.")
-    return model.to(device or "cpu").eval()
+    return config, state, payload.get("metadata", {})

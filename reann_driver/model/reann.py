@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -11,23 +12,11 @@ from torch import nn
 from .angular import make_angular
 from .cutoff import cosine_cutoff
 from .density import EmbeddedDensity, NeighbourSlots
+from .files import ModelFileError, read_model_parts, save_model
 from .neighbors import Graph
 from .networks import ElementNetworks
 from .radial import GaussianRadial
-
-DTYPES = {"float32": torch.float32, "float64": torch.float64}
-
-
-def dtype_from_name(dtype: torch.dtype | str) -> torch.dtype:
-    """``torch.float32``/``torch.float64`` or their names."""
-    if isinstance(dtype, torch.dtype):
-        if dtype not in DTYPES.values():
-            raise ValueError(f"dtype must be float32 or float64, got {dtype}")
-        return dtype
-    try:
-        return DTYPES[str(dtype).removeprefix("torch.")]
-    except KeyError:
-        raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}") from None
+from .runtime import dtype_from_name
 
 
 class REANN(nn.Module):
@@ -137,8 +126,6 @@ class REANN(nn.Module):
 
     def save(self, path: str, metadata: dict[str, Any] | None = None) -> None:
         """Write the model (weights and hyper-parameters) to one file; see ``reann_driver.load_model``."""
-        from .files import save_model
-
         save_model(self, path, metadata if metadata is not None else self.metadata)
 
     @property
@@ -219,3 +206,28 @@ class REANN(nn.Module):
                 results["virial"] = -gradients[1]
                 results["stress"] = gradients[1] / volume[:, None, None]
         return results
+
+
+def load_model(
+    path: str | os.PathLike[str],
+    device: torch.device | str | None = None,
+    dtype: torch.dtype | str | None = None,
+) -> REANN:
+    """Build the model a file describes and load its weights (in evaluation mode).
+
+    Args:
+        path: the model file.
+        device: where to put it (default: CPU).
+        dtype: override the stored float32/float64 (e.g. float64 inference of a float32-trained model).
+    """
+    config, state, metadata = read_model_parts(path)
+    try:
+        model = REANN(**config)
+        model.load_state_dict(state)
+    except (TypeError, ValueError, RuntimeError) as error:
+        raise ModelFileError(f"{str(path)!r} holds an inconsistent model: {error}") from error
+    model.metadata = metadata
+    if dtype is not None:
+        model.to(dtype_from_name(dtype))
+        model.config["dtype"] = str(dtype_from_name(dtype)).removeprefix("torch.")
+    return model.to(device or "cpu").eval()

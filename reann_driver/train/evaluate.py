@@ -16,8 +16,8 @@ from ase.calculators.singlepoint import SinglePointCalculator
 from ase.io import write
 
 from ..atomic import atomic_write_bytes
-from ..calculator import to_numpy
 from ..model import REANN, graph_from_atoms
+from ..model.runtime import to_numpy
 from .metrics import error_table
 
 

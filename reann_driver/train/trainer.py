@@ -26,8 +26,8 @@ import yaml
 from tqdm import tqdm
 
 from ..atomic import atomic_write_bytes
-from ..calculator import resolve_device
 from ..model import REANN
+from ..model.runtime import resolve_device
 from .checkpoints import BEST, LAST, load_checkpoint, model_from_checkpoint, restore_rng_states, rng_states
 from .checkpoints import save_checkpoint as write_checkpoint
 from .config import Config
