@@ -1,7 +1,5 @@
 """Angular parts of the Gaussian-type orbitals: Cartesian monomials or e3nn real spherical harmonics."""
 
-from __future__ import annotations
-
 import math
 
 import torch
@@ -66,7 +64,9 @@ class SphericalAngular(nn.Module):
     def __init__(self, l_max: int) -> None:
         super().__init__()
         self.l_max = l_max
-        self.irreps = o3.Irreps.spherical_harmonics(l_max)
+        self.harmonics = o3.SphericalHarmonics(
+            o3.Irreps.spherical_harmonics(l_max), normalize=True, normalization="component"
+        )
         self.degree = [ell for ell in range(l_max + 1) for _ in range(2 * ell + 1)]
 
     @property
@@ -75,7 +75,7 @@ class SphericalAngular(nn.Module):
 
     def forward(self, vectors: torch.Tensor) -> torch.Tensor:
         """Args: vectors [n_edges, 3] in Å. Returns [n_edges, (l_max + 1)^2] (dimensionless)."""
-        return o3.spherical_harmonics(self.irreps, vectors, normalize=True, normalization="component")
+        return self.harmonics(vectors)
 
 
 def make_angular(kind: str, l_max: int) -> CartesianAngular | SphericalAngular:

@@ -1,43 +1,49 @@
 """The embedded density of REANN: squared linear combinations of Gaussian-type orbitals of the neighbours."""
 
-from __future__ import annotations
-
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 from torch import nn
 
 
-@dataclass(frozen=True)
-class NeighbourSlots:
+class NeighbourSlots(NamedTuple):
     """Dense layout of a neighbour list: edge e of centre i goes to row i, column ``slot[e]``.
 
     Orbital sums then become one batched matrix product per iteration instead of a scatter of
-    per-edge outer products, which is what makes the recursion cheap.
+    per-edge outer products, which is what makes the recursion cheap. ``neighbour`` has
+    ``capacity`` columns, at least the largest number of neighbours of any atom.
     """
 
     centre: torch.Tensor  # [n_edges]
     slot: torch.Tensor  # [n_edges]
-    neighbour: torch.Tensor  # [n_atoms, n_max] index of the neighbour in each slot (0 where empty)
-    n_atoms: int
-    n_max: int
+    neighbour: torch.Tensor  # [n_atoms, capacity] index of the neighbour in each slot (0 where empty)
 
-    @classmethod
-    def from_edges(cls, centre: torch.Tensor, neighbour: torch.Tensor, n_atoms: int) -> NeighbourSlots:
-        counts = torch.bincount(centre, minlength=n_atoms)
-        n_max = int(counts.max()) if centre.numel() else 0
-        order = torch.argsort(centre, stable=True)
-        first = torch.cumsum(counts, 0) - counts  # index of each centre's first edge in sorted order
-        slot = torch.empty_like(centre)
-        slot[order] = torch.arange(centre.numel(), device=centre.device) - first[centre[order]]
-        table = torch.zeros(n_atoms, n_max, dtype=neighbour.dtype, device=neighbour.device)
-        table[centre, slot] = neighbour
-        return cls(centre=centre, slot=slot, neighbour=table, n_atoms=n_atoms, n_max=n_max)
 
-    def scatter(self, per_edge: torch.Tensor) -> torch.Tensor:
-        """[n_edges, F] -> [n_atoms, n_max, F], zeros in empty slots (differentiable)."""
-        dense = per_edge.new_zeros(self.n_atoms, self.n_max, per_edge.shape[1])
-        return dense.index_put((self.centre, self.slot), per_edge)
+def neighbour_slots(
+    centre: torch.Tensor, neighbour: torch.Tensor, n_atoms: int, capacity: int = -1
+) -> NeighbourSlots:
+    """The slot layout of edges (centre i, neighbour j).
+
+    ``capacity`` fixes the number of slots per atom; it must be at least the largest neighbour count
+    (not checked here, so that no value is read back from the device). With the default -1 the
+    largest count is used, which reads it back to the host.
+    """
+    counts = torch.bincount(centre, minlength=n_atoms)
+    if capacity < 0:
+        capacity = int(counts.max()) if centre.numel() > 0 else 0
+    order = torch.argsort(centre, stable=True)
+    first = torch.cumsum(counts, 0) - counts  # index of each centre's first edge in sorted order
+    slot = torch.empty_like(centre)
+    slot[order] = torch.arange(centre.numel(), device=centre.device) - first[centre[order]]
+    table = torch.zeros(n_atoms, capacity, dtype=neighbour.dtype, device=neighbour.device)
+    table[centre, slot] = neighbour
+    return NeighbourSlots(centre, slot, table)
+
+
+def scatter_to_slots(slots: NeighbourSlots, per_edge: torch.Tensor) -> torch.Tensor:
+    """[n_edges, F] -> [n_atoms, capacity, F], zeros in empty slots (differentiable)."""
+    dense = per_edge.new_zeros(slots.neighbour.shape[0], slots.neighbour.shape[1], per_edge.shape[1])
+    return dense.index_put((slots.centre, slots.slot), per_edge)
 
 
 class EmbeddedDensity(nn.Module):

@@ -11,7 +11,7 @@ from torch import nn
 
 from .angular import make_angular
 from .cutoff import cosine_cutoff
-from .density import EmbeddedDensity, NeighbourSlots
+from .density import EmbeddedDensity, NeighbourSlots, neighbour_slots, scatter_to_slots
 from .files import ModelFileError, read_model_parts, save_model
 from .neighbors import Graph
 from .networks import ElementNetworks
@@ -150,34 +150,77 @@ class REANN(nn.Module):
         with torch.no_grad():
             self.atomic_energies.copy_(torch.tensor(values, dtype=self.atomic_energies.dtype))
 
-    def atomic_energy(self, graph: Graph, positions: torch.Tensor, cell: torch.Tensor) -> torch.Tensor:
+    def extra_repr(self) -> str:
+        keys = ["species", "cutoff", "n_radial", "l_max", "iterations", "hidden", "coefficient_hidden"]
+        keys += ["n_orbitals", "angular", "activation", "network_layout", "shared_mixing", "dtype"]
+        return ", ".join(f"{key}={self.config[key]}" for key in keys)
+
+    def atomic_energy_from_edges(
+        self,
+        vectors: torch.Tensor,
+        edge_index: torch.Tensor,
+        species: torch.Tensor,
+        slots: NeighbourSlots | None = None,
+        groups: list[torch.Tensor] | None = None,
+    ) -> torch.Tensor:
+        """Energy of every atom in eV, [n_atoms], from its neighbours' vectors.
+
+        Args:
+            vectors: r_ij = x_j - x_i (+ cell shift) of every edge, [n_edges, 3] in Å.
+            edge_index: (centre i, neighbour j) of every edge, [2, n_edges].
+            species: species index of every atom, [n_atoms].
+            slots: the dense layout of the edges (default: built here, which reads the largest
+                neighbour count back to the host).
+            groups: the atoms of each species (default: found here with ``nonzero``, a host sync).
+        """
+        centre, neighbour = edge_index[0], edge_index[1]
+        if slots is None:
+            slots = neighbour_slots(centre, neighbour, species.shape[0])
+        if groups is None:
+            groups = species_groups(species, len(self.species))
+        distances = torch.linalg.vector_norm(vectors, dim=1)
+        radial = self.radial(distances, species[neighbour]) * cosine_cutoff(distances, self.cutoff)[:, None]
+        radial = scatter_to_slots(slots, radial)  # [n_atoms, capacity, n_radial]
+        angular = scatter_to_slots(slots, self.angular(vectors)).transpose(1, 2)  # [n_atoms, n_angular, cap.]
+        coefficients = self.initial_coefficients[species]  # c^0 [n_atoms, n_radial]
+        density = self.density(radial, angular, coefficients, slots, 0)
+        t = 0
+        for update in self.coefficient_updates:
+            t += 1
+            coefficients = coefficients + update(density, groups)  # c^t = c^(t-1) + NN_t(rho^(t-1))
+            density = self.density(radial, angular, coefficients, slots, t)
+        return self.energy_networks(density, groups).squeeze(1) + self.atomic_energies[species]
+
+    def atomic_energy(
+        self,
+        graph: Graph,
+        positions: torch.Tensor,
+        cell: torch.Tensor,
+        slots: NeighbourSlots | None = None,
+        groups: list[torch.Tensor] | None = None,
+    ) -> torch.Tensor:
         """Energy of every atom in eV, [n_atoms], for the given (possibly strained) positions and cells."""
         centre, neighbour = graph.edge_index[0], graph.edge_index[1]
         cell_shifts = torch.einsum("ea,eab->eb", graph.shifts, cell[graph.batch[centre]])
         vectors = positions[neighbour] - positions[centre] + cell_shifts  # r_ij [n_edges, 3]
-        distances = torch.linalg.vector_norm(vectors, dim=1)
-        neighbour_species = graph.species[neighbour]
-        radial = self.radial(distances, neighbour_species) * cosine_cutoff(distances, self.cutoff).unsqueeze(
-            1
-        )
-        slots = NeighbourSlots.from_edges(centre, neighbour, graph.n_atoms)
-        radial = slots.scatter(radial)  # [n_atoms, n_max, n_radial]
-        angular = slots.scatter(self.angular(vectors)).transpose(1, 2)  # [n_atoms, n_angular, n_max]
-        groups = [torch.nonzero(graph.species == s).flatten() for s in range(len(self.species))]
-        coefficients = self.initial_coefficients[graph.species]  # c^0 [n_atoms, n_radial]
-        density = self.density(radial, angular, coefficients, slots, 0)
-        for t, update in enumerate(self.coefficient_updates, start=1):
-            coefficients = coefficients + update(density, groups)  # c^t = c^(t-1) + NN_t(rho^(t-1))
-            density = self.density(radial, angular, coefficients, slots, t)
-        return self.energy_networks(density, groups).squeeze(1) + self.atomic_energies[graph.species]
+        return self.atomic_energy_from_edges(vectors, graph.edge_index, graph.species, slots, groups)
 
-    def forward(self, graph: Graph, forces: bool = True, stress: bool = False) -> dict[str, torch.Tensor]:
+    def forward(
+        self,
+        graph: Graph,
+        forces: bool = True,
+        stress: bool = False,
+        slots: NeighbourSlots | None = None,
+        groups: list[torch.Tensor] | None = None,
+    ) -> dict[str, torch.Tensor]:
         """Energies and their derivatives for a batch of structures.
 
         Returns a dict with ``energy`` [n_structures] (eV), ``atomic_energies`` [n_atoms] (eV) and, when
         asked, ``forces`` [n_atoms, 3] (eV/Å), ``virial`` [n_structures, 3, 3] (eV, -dE/d(strain)) and
         ``stress`` [n_structures, 3, 3] (eV/Å^3, +dE/d(strain)/V; NaN for structures with no volume).
         In training mode the derivatives keep their graph so that a force loss can be backpropagated.
+        ``slots`` and ``groups`` (see ``atomic_energy_from_edges``) let a caller that keeps them between
+        calls skip their construction and its host synchronisations.
         """
         positions, cell = graph.positions, graph.cell
         inputs: list[torch.Tensor] = []
@@ -190,22 +233,32 @@ class REANN(nn.Module):
             inputs.append(strain)
             positions = positions + torch.einsum("na,nab->nb", positions, symmetric[graph.batch])
             cell = cell + torch.bmm(cell, symmetric)
-        atomic = self.atomic_energy(graph, positions, cell)
-        energy = atomic.new_zeros(graph.n_structures).index_add(0, graph.batch, atomic)
+        atomic = self.atomic_energy(graph, positions, cell, slots, groups)
+        energy = atomic.new_zeros(graph.cell.shape[0]).index_add(0, graph.batch, atomic)
         results = {"energy": energy, "atomic_energies": atomic}
-        if inputs:
+        if len(inputs) > 0:
             gradients = torch.autograd.grad(
-                energy.sum(), inputs, create_graph=self.training, allow_unused=True
+                [energy.sum()], inputs, create_graph=self.training, allow_unused=True
             )
-            gradients = tuple(torch.zeros_like(x) if g is None else g for g, x in zip(gradients, inputs))
             if forces:
-                results["forces"] = -gradients[0]
+                results["forces"] = -_zero_if_none(gradients[0], inputs[0])
             if stress:
+                strain_gradient = _zero_if_none(gradients[1], inputs[1])
                 volume = torch.linalg.det(graph.cell).abs()
                 volume = torch.where(graph.pbc.all(dim=1), volume, torch.full_like(volume, float("nan")))
-                results["virial"] = -gradients[1]
-                results["stress"] = gradients[1] / volume[:, None, None]
+                results["virial"] = -strain_gradient
+                results["stress"] = strain_gradient / volume[:, None, None]
         return results
+
+
+def _zero_if_none(gradient: torch.Tensor | None, like: torch.Tensor) -> torch.Tensor:
+    """The gradient autograd returns, or zeros for an input the energy does not depend on."""
+    return torch.zeros_like(like) if gradient is None else gradient
+
+
+def species_groups(species: torch.Tensor, n_species: int) -> list[torch.Tensor]:
+    """The indices of the atoms of each species, [n_species] tensors (``nonzero``: a host sync)."""
+    return [torch.nonzero(species == s).flatten() for s in range(n_species)]
 
 
 def load_model(
