@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 
 from .. import __version__
-from ..model import load_model
+from ..model import ModelFileError, load_model
 
 _USER_ERRORS: tuple[type[Exception], ...] = (ValueError, FileExistsError, FileNotFoundError, RuntimeError)
 
@@ -142,24 +142,61 @@ def evaluate(
 
 
 @main.command()
-@click.argument("checkpoint", type=click.Path(exists=True))
+@click.argument("source", type=click.Path(exists=True))
 @click.argument("output", type=click.Path(dir_okay=False))
+@click.option(
+    "--format",
+    "file_format",
+    type=click.Choice(["reann", "metatomic"]),
+    default="reann",
+    show_default=True,
+    help="reann: our model file (from a checkpoint); metatomic: a TorchScript metatomic model.",
+)
 @click.option("--force", is_flag=True, help="Overwrite OUTPUT if it exists.")
-def export(checkpoint: str, output: str, force: bool) -> None:
-    """Write the deployable model file OUTPUT (EMA weights) from CHECKPOINT (a run directory means its
-    best checkpoint), for the ASE calculator and the i-PI driver.
+def export(source: str, output: str, file_format: str, force: bool) -> None:
+    """Write the deployable model OUTPUT from SOURCE: a checkpoint (a run directory means its best
+    checkpoint; EMA weights) or, for ``--format metatomic``, also a model file.
+
+    The reann format serves the ASE calculator and the i-PI driver; the metatomic format (needs the
+    ``metatomic`` extra) runs in i-PI (``<ffdirect>`` with ``pes=metatomic``), ASE (metatomic-ase) and
+    LAMMPS (``pair_style metatomic``) without reann-driver.
 
     \b
-    Example:
+    Examples:
       reann export runs/water water.pt
+      reann export water.pt water-metatomic.pt --format metatomic
     """
     from ..train import export_model
 
     try:
-        written = export_model(checkpoint, output, force=force)
+        if file_format == "metatomic":
+            written = _export_metatomic(source, output, force)
+        else:
+            written = export_model(source, output, force=force)
     except _USER_ERRORS as error:
         raise click.ClickException(str(error)) from error
     click.echo(f"wrote {written}")
+
+
+def _export_metatomic(source: str, output: str, force: bool) -> Path:
+    """The metatomic export of a model file, or of the model a checkpoint holds."""
+    try:
+        from ..model.metatomic import export_metatomic
+    except ImportError as error:
+        raise click.ClickException(
+            f"--format metatomic needs metatomic-torch (pip install 'reann-driver[metatomic]'): {error}"
+        ) from error
+    from ..model.files import read_model_file
+    from ..train.checkpoints import load_checkpoint, model_from_checkpoint, resolve_checkpoint
+
+    path = Path(source)
+    try:
+        read_model_file(path)
+    except ModelFileError:
+        return export_metatomic(
+            model_from_checkpoint(load_checkpoint(resolve_checkpoint(path))), output, force
+        )
+    return export_metatomic(load_model(path), output, force)
 
 
 if __name__ == "__main__":
