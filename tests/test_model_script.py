@@ -36,11 +36,9 @@ def test_scripted_model_equals_eager(angular: str) -> None:
 def test_fixed_capacity_gives_the_same_energies() -> None:
     model = tiny_model()
     graph = graph_from_atoms([random_cluster(8, seed=4)], model.species, model.cutoff)
-    centre, neighbour = graph.edge_index
-    tight = neighbour_slots(centre, neighbour, graph.positions.shape[0])
-    roomy = neighbour_slots(
-        centre, neighbour, graph.positions.shape[0], capacity=tight.neighbour.shape[1] + 5
-    )
+    n_atoms = graph.positions.shape[0]
+    tight = neighbour_slots(graph.edge_index, graph.shifts, n_atoms)
+    roomy = neighbour_slots(graph.edge_index, graph.shifts, n_atoms, capacity=tight.neighbour.shape[1] + 5)
     reference = model(graph, forces=True)
     padded = model(graph, forces=True, slots=roomy)
     torch.testing.assert_close(padded["energy"], reference["energy"], rtol=1e-13, atol=1e-13)

@@ -11,7 +11,7 @@ from torch import nn
 
 from .angular import make_angular
 from .cutoff import cosine_cutoff
-from .density import EmbeddedDensity, NeighbourSlots, neighbour_slots, scatter_to_slots
+from .density import EmbeddedDensity, NeighbourSlots, edge_slots, neighbour_slots, scatter_to_slots
 from .files import ModelFileError, read_model_parts, save_model
 from .neighbors import Graph
 from .networks import ElementNetworks
@@ -155,41 +155,56 @@ class REANN(nn.Module):
         keys += ["n_orbitals", "angular", "activation", "network_layout", "shared_mixing", "dtype"]
         return ", ".join(f"{key}={self.config[key]}" for key in keys)
 
-    def atomic_energy_from_edges(
+    def atomic_energy_from_slots(
         self,
         vectors: torch.Tensor,
-        edge_index: torch.Tensor,
+        slots: NeighbourSlots,
         species: torch.Tensor,
-        slots: NeighbourSlots | None = None,
         groups: list[torch.Tensor] | None = None,
     ) -> torch.Tensor:
-        """Energy of every atom in eV, [n_atoms], from its neighbours' vectors.
+        """Energy of every atom in eV, [n_atoms], from its neighbours' vectors in the slot layout.
 
         Args:
-            vectors: r_ij = x_j - x_i (+ cell shift) of every edge, [n_edges, 3] in Å.
-            edge_index: (centre i, neighbour j) of every edge, [2, n_edges].
+            vectors: r_ij = x_j - x_i (+ cell shift) per slot, [n_atoms, capacity, 3] in Å (any finite
+                value in empty slots; pairs beyond the cutoff contribute exactly nothing).
+            slots: the dense neighbour layout (``neighbour`` and ``mask`` are used).
             species: species index of every atom, [n_atoms].
-            slots: the dense layout of the edges (default: built here, which reads the largest
-                neighbour count back to the host).
             groups: the atoms of each species (default: found here with ``nonzero``, a host sync).
         """
-        centre, neighbour = edge_index[0], edge_index[1]
-        if slots is None:
-            slots = neighbour_slots(centre, neighbour, species.shape[0])
         if groups is None:
             groups = species_groups(species, len(self.species))
-        distances = torch.linalg.vector_norm(vectors, dim=1)
-        radial = self.radial(distances, species[neighbour]) * cosine_cutoff(distances, self.cutoff)[:, None]
-        radial = scatter_to_slots(slots, radial)  # [n_atoms, capacity, n_radial]
-        angular = scatter_to_slots(slots, self.angular(vectors)).transpose(1, 2)  # [n_atoms, n_angular, cap.]
+        n_atoms, capacity = slots.neighbour.shape[0], slots.neighbour.shape[1]
+        # empty slots get a vector beyond the cutoff: zero contribution, finite derivatives
+        vectors = torch.where(slots.mask[:, :, None], vectors, torch.full_like(vectors, self.cutoff))
+        flat = vectors.reshape(-1, 3)
+        distances = torch.linalg.vector_norm(flat, dim=1)
+        radial = self.radial(distances, species[slots.neighbour].reshape(-1))
+        radial = (radial * cosine_cutoff(distances, self.cutoff)[:, None]).reshape(n_atoms, capacity, -1)
+        angular = self.angular(flat).reshape(n_atoms, capacity, -1).transpose(1, 2)  # [n, n_angular, cap.]
         coefficients = self.initial_coefficients[species]  # c^0 [n_atoms, n_radial]
-        density = self.density(radial, angular, coefficients, slots, 0)
+        density = self.density(radial, angular, coefficients, slots.neighbour, 0)
         t = 0
         for update in self.coefficient_updates:
             t += 1
             coefficients = coefficients + update(density, groups)  # c^t = c^(t-1) + NN_t(rho^(t-1))
-            density = self.density(radial, angular, coefficients, slots, t)
+            density = self.density(radial, angular, coefficients, slots.neighbour, t)
         return self.energy_networks(density, groups).squeeze(1) + self.atomic_energies[species]
+
+    def atomic_energy_from_edges(
+        self, vectors: torch.Tensor, edge_index: torch.Tensor, species: torch.Tensor
+    ) -> torch.Tensor:
+        """Energy of every atom in eV, [n_atoms], from the vectors r_ij [n_edges, 3] (Å) of the edges
+        (centre i, neighbour j) ``edge_index`` [2, n_edges]; ``species`` [n_atoms]."""
+        n_atoms = species.shape[0]
+        centre = edge_index[0]
+        slot, capacity = edge_slots(centre, n_atoms)
+        slots = NeighbourSlots(
+            scatter_to_slots(centre, slot, edge_index[1], n_atoms, capacity),
+            scatter_to_slots(centre, slot, vectors.detach(), n_atoms, capacity),  # unused: no cell here
+            scatter_to_slots(centre, slot, torch.ones_like(centre, dtype=torch.bool), n_atoms, capacity),
+        )
+        dense = scatter_to_slots(centre, slot, vectors, n_atoms, capacity)
+        return self.atomic_energy_from_slots(dense, slots, species)
 
     def atomic_energy(
         self,
@@ -199,11 +214,16 @@ class REANN(nn.Module):
         slots: NeighbourSlots | None = None,
         groups: list[torch.Tensor] | None = None,
     ) -> torch.Tensor:
-        """Energy of every atom in eV, [n_atoms], for the given (possibly strained) positions and cells."""
-        centre, neighbour = graph.edge_index[0], graph.edge_index[1]
-        cell_shifts = torch.einsum("ea,eab->eb", graph.shifts, cell[graph.batch[centre]])
-        vectors = positions[neighbour] - positions[centre] + cell_shifts  # r_ij [n_edges, 3]
-        return self.atomic_energy_from_edges(vectors, graph.edge_index, graph.species, slots, groups)
+        """Energy of every atom in eV, [n_atoms], for the given (possibly strained) positions and cells.
+
+        ``slots`` is the graph's neighbour layout (default: built here, which reads the largest
+        neighbour count back to the host); ``groups`` see ``atomic_energy_from_slots``.
+        """
+        if slots is None:
+            slots = neighbour_slots(graph.edge_index, graph.shifts, positions.shape[0])
+        cell_shifts = torch.bmm(slots.shifts, cell[graph.batch])  # S . H per slot [n, capacity, 3]
+        vectors = positions[slots.neighbour] - positions[:, None, :] + cell_shifts
+        return self.atomic_energy_from_slots(vectors, slots, graph.species, groups)
 
     def forward(
         self,
@@ -219,7 +239,7 @@ class REANN(nn.Module):
         asked, ``forces`` [n_atoms, 3] (eV/Å), ``virial`` [n_structures, 3, 3] (eV, -dE/d(strain)) and
         ``stress`` [n_structures, 3, 3] (eV/Å^3, +dE/d(strain)/V; NaN for structures with no volume).
         In training mode the derivatives keep their graph so that a force loss can be backpropagated.
-        ``slots`` and ``groups`` (see ``atomic_energy_from_edges``) let a caller that keeps them between
+        ``slots`` and ``groups`` (see ``atomic_energy``) let a caller that keeps them between
         calls skip their construction and its host synchronisations.
         """
         positions, cell = graph.positions, graph.cell
