@@ -11,7 +11,7 @@ from ase.calculators.calculator import Calculator, PropertyNotImplementedError, 
 from ase.stress import full_3x3_to_voigt_6_stress
 
 from .model import REANN, graph_from_atoms, load_model
-from .model.runtime import dtype_from_name, resolve_device, to_numpy
+from .model.runtime import dtype_from_name, inference_copy, resolve_device, to_numpy
 
 
 class REANNCalculator(Calculator):
@@ -39,7 +39,7 @@ class REANNCalculator(Calculator):
         self.device = resolve_device(device)
         self.dtype = dtype_from_name(dtype)
         loaded = model if isinstance(model, REANN) else load_model(model)
-        self.model = loaded.to(device=self.device, dtype=self.dtype).eval()
+        self.model = inference_copy(loaded, self.device, self.dtype)
         if compile:
             self.model.compile(dynamic=True)
 

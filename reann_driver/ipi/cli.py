@@ -13,7 +13,7 @@ from reann_driver.model import ModelFileError
 from ..memory import keep_freed_memory
 from . import protocol
 from .client import Address, connect, serve, unix_socket_path
-from .evaluator import BatchEvaluator, StructureError, TemplateError
+from .evaluator import DEFAULT_SKIN, BatchEvaluator, StructureError, TemplateError
 
 EXIT_ERROR = 1  # bad model, template or structure
 EXIT_CONNECTION_LOST = 3  # i-PI went away without sending EXIT
@@ -61,6 +61,14 @@ def _print_plugin_path(context: click.Context, _parameter: click.Parameter, valu
 )
 @click.option("--extras", is_flag=True, help="Send per-atom energies (eV) to i-PI as JSON extras.")
 @click.option(
+    "--skin",
+    type=click.FloatRange(0),
+    default=DEFAULT_SKIN,
+    show_default=True,
+    help="Neighbour-list skin in Å: the list is kept between steps and rebuilt when an atom moved more "
+    "than skin/2 (0: rebuilt whenever an atom moves).",
+)
+@click.option(
     "--wait",
     type=click.FloatRange(0),
     default=60.0,
@@ -86,6 +94,7 @@ def main(
     dtype: str,
     non_periodic: bool,
     extras: bool,
+    skin: float,
     wait: float,
 ) -> None:
     """Connect to a running i-PI and serve REANN energies, forces and virials until i-PI says EXIT.
@@ -106,7 +115,13 @@ def main(
     keep_freed_memory()  # large batches: reuse freed heap instead of page-faulting fresh memory each step
     try:
         evaluator = BatchEvaluator.from_files(
-            model_path, template, periodic=not non_periodic, device=device, dtype=dtype, extras=extras
+            model_path,
+            template,
+            periodic=not non_periodic,
+            device=device,
+            dtype=dtype,
+            extras=extras,
+            skin=skin,
         )
     except (ModelFileError, TemplateError, RuntimeError, ValueError) as error:
         _fail(f"error: {error}", EXIT_ERROR)

@@ -264,7 +264,8 @@ class REANN(nn.Module):
                 results["forces"] = -_zero_if_none(gradients[0], inputs[0])
             if stress:
                 strain_gradient = _zero_if_none(gradients[1], inputs[1])
-                volume = torch.linalg.det(graph.cell).abs()
+                a, b, c = graph.cell[:, 0], graph.cell[:, 1], graph.cell[:, 2]
+                volume = (a * torch.linalg.cross(b, c)).sum(dim=1).abs()  # no LU: graph-capturable
                 volume = torch.where(graph.pbc.all(dim=1), volume, torch.full_like(volume, float("nan")))
                 results["virial"] = -strain_gradient
                 results["stress"] = strain_gradient / volume[:, None, None]

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import copy
+from typing import TypeVar
+
 import numpy as np
 import torch
+from torch import nn
 
+M = TypeVar("M", bound=nn.Module)
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
@@ -28,6 +33,13 @@ def resolve_device(device: str | torch.device) -> torch.device:
     if resolved.type == "cuda" and not torch.cuda.is_available():
         raise RuntimeError("device 'cuda' was asked for but torch sees no CUDA device")
     return resolved
+
+
+def inference_copy(model: M, device: torch.device, dtype: torch.dtype) -> M:
+    """A copy of ``model`` for inference on ``device`` in ``dtype``: evaluation mode and parameters that
+    need no gradient, so that a forces pass keeps nothing for weight gradients (the model passed in is
+    left as it is)."""
+    return copy.deepcopy(model).to(device=device, dtype=dtype).eval().requires_grad_(False)
 
 
 def to_numpy(tensor: torch.Tensor) -> np.ndarray:
