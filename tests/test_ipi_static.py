@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from conftest import random_cluster, random_crystal, tiny_model
 
 from reann_driver.ipi.evaluator import ANGSTROM_PER_BOHR, BatchEvaluator
@@ -63,3 +64,20 @@ def test_batch_size_change_and_capacity_overflow_rebuild() -> None:
 def test_negative_skin_is_refused() -> None:
     with pytest.raises(ValueError, match="skin"):
         BatchEvaluator(tiny_model(), ["H", "O"], skin=-1.0)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_graph_replays_equal_the_cpu_path() -> None:
+    model = tiny_model(iterations=2)
+    atoms = random_crystal(8, seed=7)
+    symbols = atoms.get_chemical_symbols()
+    replayed = BatchEvaluator(model, symbols, periodic=True, device="cuda", skin=0.6, cuda_graphs=True)
+    reference = BatchEvaluator(model, symbols, periodic=True, skin=None)
+    cell = np.asarray(atoms.get_cell()).T / ANGSTROM_PER_BOHR
+    walks = [trajectory(atoms, 8, 0.03, seed) for seed in range(4)]
+    for step in range(9):
+        positions, cells = np.stack([walk[step] for walk in walks]), np.stack([cell] * 4)
+        got, expected = replayed.evaluate(cells, positions), reference.evaluate(cells, positions)
+        np.testing.assert_allclose(got.energies, expected.energies, rtol=1e-10, atol=1e-10)
+        np.testing.assert_allclose(got.forces, expected.forces, rtol=1e-10, atol=1e-10)
+        np.testing.assert_allclose(got.virials, expected.virials, rtol=1e-10, atol=1e-10)

@@ -20,7 +20,7 @@ from ipi.utils.units import unit_to_internal, unit_to_user
 from reann_driver.model import REANN, build_graph, load_model, species_indices
 from reann_driver.model.runtime import dtype_from_name, inference_copy, resolve_device, to_numpy
 
-from .static import StaticNeighbours
+from .static import CapturedCall, StaticNeighbours
 
 ANGSTROM_PER_BOHR = float(unit_to_user("length", "angstrom", 1.0))
 HARTREE_PER_EV = float(unit_to_internal("energy", "electronvolt", 1.0))
@@ -76,6 +76,8 @@ class BatchEvaluator:
         skin: neighbour-list skin in Å: the neighbour slots are kept between calls and rebuilt only when
             an atom moved more than skin / 2 (``reann_driver.ipi.static``); ``None`` builds a fresh
             neighbour list for every call.
+        cuda_graphs: on CUDA with kept slots, replay each request as one CUDA graph (recorded again
+            only when the buffers change shape).
     """
 
     def __init__(
@@ -88,6 +90,7 @@ class BatchEvaluator:
         extras: bool = False,
         template_name: str = "the template",
         skin: float | None = DEFAULT_SKIN,
+        cuda_graphs: bool = True,
     ) -> None:
         self.device = resolve_device(device)
         self.dtype = dtype_from_name(dtype)
@@ -101,6 +104,8 @@ class BatchEvaluator:
         except ValueError as error:
             raise TemplateError(f"{template_name}: {error}") from None
         self.neighbours = None
+        self.cuda_graphs = cuda_graphs and self.device.type == "cuda"
+        self._captured: CapturedCall | None = None
         if skin is not None:
             self.neighbours = StaticNeighbours(
                 self.species, len(model.species), model.cutoff, skin, periodic, self.device, self.dtype
@@ -173,7 +178,12 @@ class BatchEvaluator:
             cells_angstrom = np.zeros_like(cells)
         if self.neighbours is not None:
             step = self.neighbours.update(positions_angstrom, cells_angstrom)
-            output = self.model(step.graph, True, self.periodic, step.slots, step.groups)
+            if self.cuda_graphs:
+                if self._captured is None or self._captured.step is not step:
+                    self._captured = CapturedCall(self.model, step, self.periodic)
+                output = self._captured()
+            else:
+                output = self.model(step.graph, True, self.periodic, step.slots, step.groups)
         else:
             graph = build_graph(
                 species=[self.species] * n_structures,
