@@ -110,13 +110,13 @@ def evaluate(
     Example:
       reann eval runs/water/model.pt water/test.extxyz --predictions pred.extxyz --plot parity.png
     """
-    from ..atomic import atomic_write_bytes
     from ..model.runtime import resolve_device
     from ..train import (
         evaluate_structures,
         format_error_table,
         parity_plot,
         read_structures,
+        write_metrics_json,
         write_predictions,
     )
 
@@ -137,8 +137,7 @@ def evaluate(
     if plot:
         parity_plot(frames, evaluation, plot)
     if json_file:
-        text = json.dumps(evaluation.metrics, indent=2).encode()
-        atomic_write_bytes(json_file, lambda stream: stream.write(text))
+        write_metrics_json(evaluation.metrics, json_file)
 
 
 @main.command()

@@ -3,11 +3,20 @@
 from .checkpoints import CheckpointError, load_checkpoint, model_from_checkpoint
 from .config import Config, ConfigError, config_from_dict, defaults_template, load_config
 from .data import DataError, collate, prepare, read_structures
-from .evaluate import Evaluation, evaluate_structures, parity_plot, predict, write_predictions
+from .errors import TrainingError
+from .evaluate import (
+    Evaluation,
+    evaluate_checkpoint,
+    evaluate_structures,
+    parity_plot,
+    predict,
+    write_metrics_json,
+    write_predictions,
+)
 from .export import export_model
 from .metrics import error_table, format_error_table
 from .reference import fit_reference_energies
-from .trainer import Trainer, TrainingError, TrainingResult, train
+from .trainer import Trainer, TrainingResult, train
 
 __all__ = [
     "CheckpointError",
@@ -22,6 +31,7 @@ __all__ = [
     "config_from_dict",
     "defaults_template",
     "error_table",
+    "evaluate_checkpoint",
     "evaluate_structures",
     "export_model",
     "fit_reference_energies",
@@ -34,5 +44,6 @@ __all__ = [
     "prepare",
     "read_structures",
     "train",
+    "write_metrics_json",
     "write_predictions",
 ]

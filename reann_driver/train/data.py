@@ -19,7 +19,17 @@ from ase.io import read
 
 from ..model import Graph, concatenate_graphs, graph_from_atoms
 
-__all__ = ["Batch", "DataError", "LabelledStructure", "collate", "prepare", "read_structures", "species_of"]
+__all__ = [
+    "Batch",
+    "DataError",
+    "LabelledStructure",
+    "batch_order",
+    "collate",
+    "epoch_batches",
+    "prepare",
+    "read_structures",
+    "species_of",
+]
 
 
 class DataError(ValueError):
@@ -134,3 +144,15 @@ def species_of(frames: Sequence[Atoms]) -> list[str]:
     """Elements present in the frames, ordered by atomic number."""
     numbers = sorted({int(z) for atoms in frames for z in atoms.numbers})
     return [chemical_symbols[z] for z in numbers]
+
+
+def batch_order(n_structures: int, seed: int, epoch: int) -> torch.Tensor:
+    """Shuffled structure indices of one epoch, a function of (seed, epoch) only (exact resume)."""
+    generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    return torch.randperm(n_structures, generator=generator)
+
+
+def epoch_batches(n_structures: int, batch_size: int, seed: int, epoch: int) -> list[list[int]]:
+    """The global batches of one epoch: ``batch_order`` cut into chunks of ``batch_size`` indices."""
+    order = batch_order(n_structures, seed, epoch).tolist()
+    return [order[start : start + batch_size] for start in range(0, len(order), batch_size)]

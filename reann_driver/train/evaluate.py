@@ -1,8 +1,10 @@
-"""Evaluate a model on labelled structures: error tables, per-frame predictions, parity plots."""
+"""Evaluate a model on labelled structures: error tables (also as JSON), per-frame predictions, parity
+plots, and the test-set evaluation at the end of training."""
 
 from __future__ import annotations
 
 import io
+import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,6 +20,7 @@ from ase.io import write
 from ..atomic import atomic_write_bytes
 from ..model import REANN, graph_from_atoms
 from ..model.runtime import to_numpy
+from .checkpoints import load_checkpoint, model_from_checkpoint
 from .metrics import error_table
 
 
@@ -62,6 +65,27 @@ def evaluate_structures(
         symbols=[s for a in frames for s in a.get_chemical_symbols()],
     )
     return Evaluation(energies, forces, metrics)
+
+
+def write_metrics_json(metrics: dict[str, Any], path: str | os.PathLike[str]) -> None:
+    """An error table as indented JSON, written atomically."""
+    text = json.dumps(metrics, indent=2).encode()
+    atomic_write_bytes(path, lambda stream: stream.write(text))
+
+
+def evaluate_checkpoint(
+    checkpoint_path: str | os.PathLike[str],
+    frames: Sequence[Atoms],
+    output: str | os.PathLike[str],
+    batch_size: int = 16,
+    device: torch.device | str | None = None,
+) -> dict[str, Any]:
+    """Error table of a checkpoint's model (EMA weights, energy shift) on ``frames``, also written to
+    ``output`` as JSON (atomically)."""
+    model = model_from_checkpoint(load_checkpoint(checkpoint_path))
+    metrics = evaluate_structures(model, frames, batch_size, device).metrics
+    write_metrics_json(metrics, output)
+    return metrics
 
 
 def write_predictions(frames: Sequence[Atoms], evaluation: Evaluation, path: str | os.PathLike[str]) -> None:

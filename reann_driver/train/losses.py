@@ -1,17 +1,24 @@
-"""Training objectives on energies, forces and stress.
+"""Training objectives on energies, forces and stress, defined once on sums of squared errors.
 
-Both losses are written as sums over structures and atoms divided by *global* counts (the whole
-batch across all processes), so that the losses of the shards of a distributed batch add up to the
-loss of the undivided batch and summed gradients equal the single-process gradient.
+A loss is a function of ``SquaredErrors``: sums of squared errors and the numbers of terms that
+normalise them. For a training step the sums are those of one process's shard and the numbers those
+of the *global* batch (the whole batch across all processes), so that the losses of the shards of a
+distributed batch add up to the loss of the undivided batch and summed gradients equal the
+single-process gradient. For the epoch losses in the metrics the sums and numbers are accumulated
+over all batches (``metrics.ErrorSums``); both go through the same ``training_loss``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 import torch
 
+from .config import TrainConfig
 from .data import Batch
+
+T = TypeVar("T", torch.Tensor, float)
 
 
 @dataclass(frozen=True)
@@ -23,22 +30,57 @@ class BatchCounts:
     stress_structures: int
 
 
-def weighted_loss(
+@dataclass(frozen=True)
+class SquaredErrors(Generic[T]):
+    """Sums of squared errors (eV^2, (eV/Å)^2, (eV/Å^3)^2) and the numbers of terms they are averaged over."""
+
+    energy_per_atom: T  # sum_s ((E_s - E_s^ref) / N_s)^2
+    energy: T  # sum_s (E_s - E_s^ref)^2
+    force: T  # sum_(i,a) (F_ia - F_ia^ref)^2
+    stress: T | None  # sum over structures with stress of the 9 squared component errors; None: not predicted
+    structures: float
+    force_components: float
+    stress_components: float
+
+
+def batch_errors(
     predicted: dict[str, torch.Tensor],
     batch: Batch,
     counts: BatchCounts,
-    energy_weight: float,
-    force_weight: float,
-    stress_weight: float,
-) -> torch.Tensor:
+    dtype: torch.dtype | None = None,
+) -> SquaredErrors[torch.Tensor]:
+    """Squared-error sums of one batch (differences cast to ``dtype`` if given), normalised by ``counts``."""
+    energy_error = (predicted["energy"] - batch.energy).to(dtype)
+    force_error = (predicted["forces"] - batch.forces).to(dtype)
+    stress = None
+    if "stress" in predicted:
+        stress = (predicted["stress"] - batch.stress)[batch.has_stress].to(dtype).square().sum()
+    return SquaredErrors(
+        energy_per_atom=(energy_error / batch.n_atoms.to(energy_error.dtype)).square().sum(),
+        energy=energy_error.square().sum(),
+        force=force_error.square().sum(),
+        stress=stress,
+        structures=counts.structures,
+        force_components=3 * counts.atoms,
+        stress_components=9 * counts.stress_structures,
+    )
+
+
+def weighted_objective(
+    errors: SquaredErrors[T], energy_weight: float, force_weight: float, stress_weight: float
+) -> T:
     """w_E mean_s((E_s - E_s^ref) / N_s)^2 + w_F mean_(i,a)(F_ia - F_ia^ref)^2 + w_S mean(dS^2) (eV, Å)."""
-    energy_error = (predicted["energy"] - batch.energy) / batch.n_atoms
-    loss = energy_weight * energy_error.square().sum() / counts.structures
-    loss = loss + force_weight * (predicted["forces"] - batch.forces).square().sum() / (3 * counts.atoms)
-    if stress_weight and counts.stress_structures and "stress" in predicted:
-        stress_error = (predicted["stress"] - batch.stress)[batch.has_stress]
-        loss = loss + stress_weight * stress_error.square().sum() / (9 * counts.stress_structures)
+    loss = energy_weight * errors.energy_per_atom / errors.structures
+    loss = loss + force_weight * errors.force / errors.force_components
+    if stress_weight and errors.stress_components and errors.stress is not None:
+        loss = loss + stress_weight * errors.stress / errors.stress_components
     return loss
+
+
+def reference_objective(errors: SquaredErrors[T], force_weight: float) -> T:
+    """Original REANN objective: sum of squared total-energy errors + f * sum of squared force errors,
+    divided by the number of structures (eV^2)."""
+    return (errors.energy + force_weight * errors.force) / errors.structures
 
 
 def reference_force_weight(
@@ -50,11 +92,30 @@ def reference_force_weight(
     return init_f + (final_f - init_f) * (lr - initial_lr) / (min_lr - initial_lr)
 
 
+def training_loss(errors: SquaredErrors[T], train: TrainConfig, lr: float) -> T:
+    """The configured objective (``train.loss``) at learning rate ``lr``."""
+    if train.loss == "reference":
+        weight = reference_force_weight(lr, train.lr, train.min_lr, train.init_f, train.final_f)
+        return reference_objective(errors, weight)
+    return weighted_objective(errors, train.energy_weight, train.force_weight, train.stress_weight)
+
+
+def weighted_loss(
+    predicted: dict[str, torch.Tensor],
+    batch: Batch,
+    counts: BatchCounts,
+    energy_weight: float,
+    force_weight: float,
+    stress_weight: float,
+) -> torch.Tensor:
+    """``weighted_objective`` of one batch normalised by the global ``counts``."""
+    return weighted_objective(
+        batch_errors(predicted, batch, counts), energy_weight, force_weight, stress_weight
+    )
+
+
 def reference_loss(
     predicted: dict[str, torch.Tensor], batch: Batch, counts: BatchCounts, force_weight: float
 ) -> torch.Tensor:
-    """Original REANN objective: sum of squared total-energy errors + f * sum of squared force errors,
-    divided by the number of structures in the global batch (eV^2)."""
-    loss = (predicted["energy"] - batch.energy).square().sum()
-    loss = loss + force_weight * (predicted["forces"] - batch.forces).square().sum()
-    return loss / counts.structures
+    """``reference_objective`` of one batch normalised by the global ``counts``."""
+    return reference_objective(batch_errors(predicted, batch, counts), force_weight)

@@ -18,6 +18,7 @@ import torch
 
 from ..atomic import atomic_write_bytes
 from .data import Batch
+from .losses import BatchCounts, SquaredErrors, batch_errors
 
 _FIELDS = (
     "energy_per_atom_sq",  # sum_s ((E_s - E_s^ref) / N_s)^2, eV^2
@@ -37,24 +38,25 @@ class ErrorSums:
         self.values = torch.zeros(len(_FIELDS), dtype=torch.float64, device=device)
 
     def add(self, predicted: dict[str, torch.Tensor], batch: Batch) -> None:
-        """Add the errors of one batch (predictions detached)."""
-        energy_error = (predicted["energy"].detach() - batch.energy).double()
-        force_error = (predicted["forces"].detach() - batch.forces).double()
-        stress_sq = 0.0
-        stress_components = 0
-        if "stress" in predicted and bool(batch.has_stress.any()):
-            stress_error = (predicted["stress"].detach() - batch.stress)[batch.has_stress].double()
-            stress_sq = float(stress_error.square().sum())
-            stress_components = stress_error.numel()
+        """Add the errors of one batch (predictions detached, differences in float64)."""
+        has_stress = "stress" in predicted
+        counts = BatchCounts(
+            structures=len(batch.energy),
+            atoms=len(batch.forces),
+            stress_structures=int(batch.has_stress.sum()) if has_stress else 0,
+        )
+        detached = {key: value.detach() for key, value in predicted.items()}
+        errors = batch_errors(detached, batch, counts, torch.float64)
+        zero = torch.zeros((), dtype=torch.float64, device=errors.energy.device)
         increment = torch.stack(
             [
-                (energy_error / batch.n_atoms.double()).square().sum(),
-                energy_error.square().sum(),
-                torch.tensor(float(len(batch.energy)), dtype=torch.float64, device=energy_error.device),
-                force_error.square().sum(),
-                torch.tensor(float(force_error.numel()), dtype=torch.float64, device=energy_error.device),
-                torch.tensor(stress_sq, dtype=torch.float64, device=energy_error.device),
-                torch.tensor(float(stress_components), dtype=torch.float64, device=energy_error.device),
+                errors.energy_per_atom,
+                errors.energy,
+                zero + errors.structures,
+                errors.force,
+                zero + errors.force_components,
+                zero if errors.stress is None else errors.stress,
+                zero + errors.stress_components,
             ]
         )
         self.values += increment.to(self.values.device)
@@ -77,17 +79,17 @@ class ErrorSums:
             "force_rmse": 1000 * math.sqrt(self["force_sq"] / nf) if nf else math.nan,
         }
 
-    def weighted_loss(self, energy_weight: float, force_weight: float, stress_weight: float) -> float:
-        """The ``weighted`` training loss of all structures summed here."""
-        loss = energy_weight * self["energy_per_atom_sq"] / self["structures"]
-        loss += force_weight * self["force_sq"] / self["force_components"]
-        if stress_weight and self["stress_components"]:
-            loss += stress_weight * self["stress_sq"] / self["stress_components"]
-        return loss
-
-    def reference_loss(self, force_weight: float) -> float:
-        """The ``reference`` training loss (per structure) of all structures summed here."""
-        return (self["energy_sq"] + force_weight * self["force_sq"]) / self["structures"]
+    def squared_errors(self) -> SquaredErrors[float]:
+        """The sums as the argument of the training losses (``losses.training_loss``)."""
+        return SquaredErrors(
+            energy_per_atom=self["energy_per_atom_sq"],
+            energy=self["energy_sq"],
+            force=self["force_sq"],
+            stress=self["stress_sq"],
+            structures=self["structures"],
+            force_components=self["force_components"],
+            stress_components=self["stress_components"],
+        )
 
 
 def error_table(
