@@ -134,9 +134,10 @@ def direct_call(package: SimpleNamespace, model_file: Path, box: Atoms) -> Calla
 
 
 def peak_memory(root: Path, model_file: Path, water: str, size: tuple[int, int, int]) -> float:
-    """Peak resident memory (bytes) one direct E+F call adds, in a fresh process."""
+    """Peak resident memory (bytes) one direct E+F call adds, in a fresh process (VmHWM of
+    /proc/self/status: unlike ru_maxrss, it is not inherited from the parent across exec)."""
     script = f"""
-import resource, sys, torch
+import resource, re, sys, torch
 sys.path.insert(0, {str(root)!r}); sys.path.insert(0, {str(ROOT / "bench")!r})
 torch.set_num_threads(1)
 from bench_engine import water_box
@@ -146,7 +147,8 @@ atoms = water_box({water!r}).repeat({size!r})
 graph = graph_from_atoms([atoms], model.species, model.cutoff)
 before = int(open("/proc/self/statm").read().split()[1]) * resource.getpagesize()
 model(graph, forces=True)
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - before)
+status = open("/proc/self/status").read()
+print(int(re.search(r"VmHWM:\\s+(\\d+) kB", status).group(1)) * 1024 - before)
 """
     result = subprocess.run(
         [sys.executable, "-c", script],
