@@ -36,6 +36,7 @@ from types import SimpleNamespace
 import numpy as np
 import torch
 from ase import Atoms
+from frames import deepmd_frame
 
 ROOT = Path(__file__).resolve().parents[1]
 ANCHOR = {
@@ -73,17 +74,6 @@ def import_package(root: Path) -> SimpleNamespace:
         bohr=evaluator.ANGSTROM_PER_BOHR,
         keep_freed_memory=memory.keep_freed_memory,
     )
-
-
-def water_box(source: str) -> Atoms:
-    """Frame 0 of a DeePMD-kit system folder (64 waters)."""
-    folder = Path(source)
-    type_map = (folder / "type_map.raw").read_text().split()
-    types = np.loadtxt(folder / "type.raw", dtype=int)
-    first_set = sorted(folder.glob("set.*"))[0]
-    positions = np.load(first_set / "coord.npy")[0].reshape(-1, 3)
-    cell = np.load(first_set / "box.npy")[0].reshape(3, 3)
-    return Atoms([type_map[t] for t in types], positions=positions, cell=cell, pbc=True)
 
 
 def alternate(ours: Callable[[], object], theirs: Callable[[], object], repeats: int) -> tuple[float, float]:
@@ -140,10 +130,10 @@ def peak_memory(root: Path, model_file: Path, water: str, size: tuple[int, int, 
 import resource, re, sys, torch
 sys.path.insert(0, {str(root)!r}); sys.path.insert(0, {str(ROOT / "bench")!r})
 torch.set_num_threads(1)
-from bench_engine import water_box
+from frames import deepmd_frame
 from reann_driver.model import graph_from_atoms, load_model
 model = load_model({str(model_file)!r})
-atoms = water_box({water!r}).repeat({size!r})
+atoms = deepmd_frame({water!r}).repeat({size!r})
 graph = graph_from_atoms([atoms], model.species, model.cutoff)
 before = int(open("/proc/self/statm").read().split()[1]) * resource.getpagesize()
 model(graph, forces=True)
@@ -179,7 +169,7 @@ def main() -> None:
     torch.manual_seed(0)
     model_file = Path("/tmp") / f"bench-engine-{abs(hash(str(ROOT))) % 10**8}.pt"
     theirs.REANN(["H", "O"], **ANCHOR).save(str(model_file))  # 0.1 defaults at the anchor sizes
-    water = water_box(args.water)
+    water = deepmd_frame(args.water)
     check_ours, check_theirs = ours.load_model(model_file), theirs.load_model(model_file)
     graph_ours = ours.graph_from_atoms([water], ["H", "O"], 5.0)
     graph_theirs = theirs.graph_from_atoms([water], ["H", "O"], 5.0)
