@@ -11,6 +11,7 @@ Prints medians of alternating calls and the ratio ours / reference for
 * one 192-atom water box, energy + forces, through the ASE calculator, the i-PI driver's evaluator and a
   direct model call (graph built beforehand);
 * a batch of 32 boxes (per box) through the same three entry points (the calculator: 32 calls);
+* our driver's evaluator with its kept neighbour slots (skin 0.5 Å) next to a fresh neighbour list per call;
 * the cost per atom of a direct call from 192 to 24,576 atoms (replicated boxes);
 * the peak memory per atom of one direct call (each measured in a fresh subprocess: ru_maxrss).
 
@@ -88,15 +89,11 @@ def alternate(ours: Callable[[], object], theirs: Callable[[], object], repeats:
     return statistics.median(times[0]), statistics.median(times[1])
 
 
-def entry_points(package: SimpleNamespace, model_file: Path, boxes: list[Atoms], seed: int) -> dict:
+def entry_points(package: SimpleNamespace, model_file: Path, boxes: list[Atoms]) -> dict:
     """Three callables per package evaluating all ``boxes`` (E+F): calculator, driver, direct."""
     model = package.load_model(model_file)
     calculator = package.REANNCalculator(model_file)
-    evaluator = package.BatchEvaluator(package.load_model(model_file), boxes[0].get_chemical_symbols())
     graph = package.graph_from_atoms(boxes, model.species, model.cutoff)
-    cells = np.stack([np.asarray(b.get_cell()).T / package.bohr for b in boxes])
-    positions = np.stack([b.get_positions() / package.bohr for b in boxes])
-    rng = np.random.default_rng(seed)
 
     def through_calculator() -> None:
         for box in boxes:
@@ -105,15 +102,26 @@ def entry_points(package: SimpleNamespace, model_file: Path, boxes: list[Atoms],
             calculator.reset()  # the same positions again: no cached results
             atoms.get_forces()
 
-    def through_driver() -> None:
-        moved = positions + rng.normal(scale=0.01 / package.bohr, size=positions.shape)
-        evaluator.evaluate(cells, moved)
-
     return {
         "calculator": through_calculator,
-        "driver": through_driver,
+        "driver": driver_call(package, model_file, boxes),
         "direct": lambda: model(graph, forces=True),
     }
+
+
+def driver_call(
+    package: SimpleNamespace, model_file: Path, boxes: list[Atoms], **options: object
+) -> Callable[[], object]:
+    """One request of the i-PI driver's evaluator (its defaults, or ``options``) on ``boxes`` moved by
+    fresh 0.01 Å displacements."""
+    model = package.load_model(model_file)
+    evaluator = package.BatchEvaluator(model, boxes[0].get_chemical_symbols(), **options)
+    cells = np.stack([np.asarray(b.get_cell()).T / package.bohr for b in boxes])
+    positions = np.stack([b.get_positions() / package.bohr for b in boxes])
+    rng = np.random.default_rng(0)
+    return lambda: evaluator.evaluate(
+        cells, positions + rng.normal(scale=0.01 / package.bohr, size=positions.shape)
+    )
 
 
 def direct_call(package: SimpleNamespace, model_file: Path, box: Atoms) -> Callable[[], object]:
@@ -188,13 +196,22 @@ def main() -> None:
         ("one box (192 atoms)", [water]),
         (f"batch of {args.batch}, per box", [water] * args.batch),
     ):
-        mine, reference = entry_points(ours, model_file, boxes, 1), entry_points(theirs, model_file, boxes, 1)
+        mine, reference = entry_points(ours, model_file, boxes), entry_points(theirs, model_file, boxes)
         repeats = args.repeats if len(boxes) == 1 else max(3, args.repeats // 3)
         for name in mine:
             a, b = alternate(mine[name], reference[name], repeats)
             a, b = 1e3 * a / len(boxes), 1e3 * b / len(boxes)
             print(f"{name + ', ' + label:34} {a:10.2f} {b:13.2f} {a / b:7.2f}")
             figures[f"{name}, {label}"] = {"ours_ms": a, "reference_ms": b}
+
+    print(f"\n{'our driver: kept slots / fresh list':34} {'kept ms':>10} {'fresh ms':>13} {'ratio':>7}")
+    for label, boxes in (("one box", [water]), (f"batch of {args.batch}, per box", [water] * args.batch)):
+        kept = driver_call(ours, model_file, boxes, skin=0.5)
+        fresh = driver_call(ours, model_file, boxes, skin=None)
+        a, b = alternate(kept, fresh, args.repeats if len(boxes) == 1 else max(3, args.repeats // 3))
+        a, b = 1e3 * a / len(boxes), 1e3 * b / len(boxes)
+        print(f"{label:34} {a:10.2f} {b:13.2f} {a / b:7.2f}")
+        figures[f"kept slots, {label}"] = {"kept_ms": a, "fresh_ms": b}
 
     print(f"\n{'direct E+F, cost per atom':34} {'ours µs':>10} {'reference µs':>13} {'ratio':>7}")
     for size in SIZES[: args.largest]:
