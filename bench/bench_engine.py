@@ -11,7 +11,7 @@ Prints medians of alternating calls and the ratio ours / reference for
 * one 192-atom water box, energy + forces, through the ASE calculator, the i-PI driver's evaluator and a
   direct model call (graph built beforehand);
 * a batch of 32 boxes (per box) through the same three entry points (the calculator: 32 calls);
-* our driver's evaluator with its kept neighbour slots (skin 0.5 Å) next to a fresh neighbour list per call;
+* our driver's evaluator with its kept neighbour slots (its default skin) next to a fresh neighbour list per call;
 * the cost per atom of a direct call from 192 to 24,576 atoms (replicated boxes);
 * the peak memory per atom of one direct call (each measured in a fresh subprocess: ru_maxrss).
 
@@ -206,7 +206,7 @@ def main() -> None:
 
     print(f"\n{'our driver: kept slots / fresh list':34} {'kept ms':>10} {'fresh ms':>13} {'ratio':>7}")
     for label, boxes in (("one box", [water]), (f"batch of {args.batch}, per box", [water] * args.batch)):
-        kept = driver_call(ours, model_file, boxes, skin=0.5)
+        kept = driver_call(ours, model_file, boxes)
         fresh = driver_call(ours, model_file, boxes, skin=None)
         a, b = alternate(kept, fresh, args.repeats if len(boxes) == 1 else max(3, args.repeats // 3))
         a, b = 1e3 * a / len(boxes), 1e3 * b / len(boxes)

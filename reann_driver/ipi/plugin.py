@@ -8,7 +8,7 @@ the path. Parameters (``<parameters>{model: m.pt, template: init.xyz}</parameter
 - ``device`` (cpu | cuda | auto, default cpu), ``dtype`` (float64 | float32, default float64);
 - ``non_periodic`` (default false): ignore the box (molecule in vacuum);
 - ``extras`` (default false): per-atom energies (eV) as JSON extras;
-- ``skin`` (default 0.5): neighbour-list skin in Å (see ``reann-driver --skin``).
+- ``skin`` (default 0.2): neighbour-list skin in Å (see ``reann-driver --skin``).
 """
 
 from __future__ import annotations
