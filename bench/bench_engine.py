@@ -11,9 +11,9 @@ Prints medians of alternating calls and the ratio ours / reference for
 * one 192-atom water box, energy + forces, through the ASE calculator, the i-PI driver's evaluator and a
   direct model call (graph built beforehand);
 * a batch of 32 boxes (per box) through the same three entry points (the calculator: 32 calls);
-* our driver's evaluator with its kept neighbour slots (its default skin) next to a fresh neighbour list per call;
+* our driver's evaluator with its kept neighbour slots (default skin) next to a fresh neighbour list;
 * the cost per atom of a direct call from 192 to 24,576 atoms (replicated boxes);
-* the peak memory per atom of one direct call (each measured in a fresh subprocess: ru_maxrss).
+* the peak memory per atom of one direct call (each measured in a fresh subprocess: VmHWM).
 
 The driver's evaluator of this branch keeps its neighbour slots between calls; each call gets fresh
 small displacements (0.01 Å, below half the skin), as in MD between neighbour-list rebuilds.
