@@ -1,132 +1,34 @@
-"""Numerical check of the body-order theorem (docs/theory/body-order.md, docs/theory/verification.md).
+"""Body order of REANN (docs/theory/body-order.md, docs/theory/paper.md, docs/theory/verification.md).
 
 The n-body components of a model's energy are obtained exactly by inclusion-exclusion (a Möbius transform
-over the lattice of subsets): for a cluster of N atoms we evaluate the model on all 2^N sub-clusters in a
-few batched graphs, then E_S = sum_{U subset of S} (-1)^{|S|-|U|} E(U) for every subset S. With polynomial
-networks (activation="identity", or a square activation patched in) the largest order with a non-zero
-component must equal the theorem's bound B; with a smooth non-polynomial activation it is unbounded.
+over the lattice of subsets, tests/theory_tools.py). With polynomial networks (activation="identity", or a
+square activation patched in) the components that are non-zero must be exactly those predicted by the term
+trees of the theory: the bound B_d(T) of Theorem 2 on clusters pairwise within r_c, and on any cutoff graph
+the supports of the trees over its atoms (Theorem 3). With a smooth non-polynomial activation there is no
+bound.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
-
-import reann_driver
-from reann_driver.model import Graph
-
-RELATIVE_ZERO = 1e-12  # components below this fraction of max |E(U)| count as zero (float64 noise ~1e-15)
-
-
-def subset_energies(
-    model: reann_driver.REANN, species: np.ndarray, positions: np.ndarray, centre: int | None = None
-) -> np.ndarray:
-    """E(U) for all 2^N subsets U of a molecule (bit a of the index says whether atom a is present).
-
-    With ``centre`` the table holds the atomic energy E_centre(U) (0 when the centre is absent), else the
-    total energy. Every pair of present atoms is an edge: the clusters used here lie inside one cutoff
-    sphere or the cutoff function removes the pair anyway (f_c = 0 beyond r_c).
-    """
-    n = len(species)
-    species_t = torch.as_tensor(species, dtype=torch.long)
-    positions_t = torch.as_tensor(positions, dtype=model.dtype)
-    not_self = ~torch.eye(n, dtype=torch.bool)
-    bits = 1 << np.arange(n)
-    table = np.zeros(2**n)
-    chunk = 4096
-    for start in range(0, 2**n, chunk):
-        codes = np.arange(start, min(start + chunk, 2**n))
-        present = torch.as_tensor((codes[:, None] & bits[None, :]) != 0)
-        n_sub = present.shape[0]
-        index = torch.full((n_sub, n), -1, dtype=torch.long)
-        index[present] = torch.arange(int(present.sum()))
-        structure, atom = torch.nonzero(present, as_tuple=True)
-        pairs = present[:, :, None] & present[:, None, :] & not_self
-        pair_s, pair_a, pair_b = torch.nonzero(pairs, as_tuple=True)
-        edge_index = torch.stack([index[pair_s, pair_a], index[pair_s, pair_b]])
-        graph = Graph(
-            positions=positions_t[atom],
-            cell=torch.zeros(n_sub, 3, 3, dtype=model.dtype),
-            pbc=torch.zeros(n_sub, 3, dtype=torch.bool),
-            species=species_t[atom],
-            batch=structure,
-            edge_index=edge_index,
-            shifts=torch.zeros(edge_index.shape[1], 3, dtype=model.dtype),
-        )
-        with torch.no_grad():
-            atomic = model.atomic_energy(graph, graph.positions, graph.cell)
-        energies = atomic.new_zeros(n_sub)
-        if centre is None:
-            energies = energies.index_add(0, structure, atomic)
-        else:
-            is_centre = atom == centre
-            energies[structure[is_centre]] = atomic[is_centre]
-        table[codes] = energies.numpy()
-    return table
-
-
-def mobius(table: np.ndarray) -> np.ndarray:
-    """n-body components E_S = sum_{U subset of S} (-1)^{|S|-|U|} E(U) for all S (fast, O(N 2^N))."""
-    n = int(np.log2(table.size))
-    components = table.copy()
-    for b in range(n):
-        view = components.reshape(-1, 2, 2**b)
-        view[:, 1, :] -= view[:, 0, :]
-    return components
-
-
-def order_profile(table: np.ndarray) -> np.ndarray:
-    """max_{|S| = n} |E_S| / max_U |E(U)| for n = 0..N."""
-    n = int(np.log2(table.size))
-    components = np.abs(mobius(table))
-    order = np.array([bin(code).count("1") for code in range(2**n)])
-    return np.array([components[order == k].max() for k in range(n + 1)]) / np.abs(table).max()
-
-
-def highest_order(profile: np.ndarray) -> int:
-    return int(np.nonzero(profile > RELATIVE_ZERO)[0].max())
-
-
-class Square(torch.nn.Module):
-    """x -> x^2: makes a one-hidden-layer network a polynomial of degree 2 in its input."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x * x
-
-
-def square_activations(networks: torch.nn.Module) -> None:
-    for network in networks.networks:  # type: ignore[union-attr]
-        for k, layer in enumerate(network.body):
-            if isinstance(layer, torch.nn.Identity):
-                network.body[k] = Square()
-
-
-def polynomial_model(iterations: int, cutoff: float = 5.0, seed: int = 0, activation: str = "identity"):
-    """A tiny float64 model with random weights everywhere, including the zero-initialised last layers of
-    the coefficient updates (otherwise c^t = c^0 and REANN reduces to EANN)."""
-    torch.manual_seed(seed)
-    model = reann_driver.REANN(
-        ["H", "C"], cutoff=cutoff, n_radial=2, l_max=1, iterations=iterations, hidden=(4,),
-        n_orbitals=3, activation=activation, network_layout="pre_norm", layer_norm=False,
-        dtype=torch.float64,
-    )  # fmt: skip
-    for update in model.coefficient_updates:
-        for network in update.networks:
-            torch.nn.init.normal_(network.output.weight)
-            torch.nn.init.normal_(network.output.bias)
-    return model.eval()
-
-
-def random_cluster(n: int, seed: int, radius: float = 2.4, min_distance: float = 0.7) -> np.ndarray:
-    """n points in a ball of the given radius (Å), pairwise farther apart than min_distance."""
-    rng = np.random.default_rng(seed)
-    points: list[np.ndarray] = []
-    while len(points) < n:
-        p = rng.uniform(-radius, radius, 3)
-        if np.linalg.norm(p) < radius and all(np.linalg.norm(p - q) > min_distance for q in points):
-            points.append(p)
-    return np.array(points)
+from theory_tools import (
+    RELATIVE_ZERO,
+    cutoff_graph,
+    energy_supports,
+    float64_model,
+    grown_cluster,
+    highest_order,
+    largest_support,
+    methane,
+    mobius,
+    order_profile,
+    random_cluster,
+    square_activations,
+    subset_energies,
+    term_supports,
+    three_body_functions,
+)
 
 
 def body_order_bound(iterations: int, coefficient_degree: int = 1, energy_degree: int = 1) -> int:
@@ -135,11 +37,6 @@ def body_order_bound(iterations: int, coefficient_degree: int = 1, energy_degree
     for _ in range(iterations):
         bound = 3 + 2 * coefficient_degree * (bound - 1)
     return 1 + energy_degree * (bound - 1)
-
-
-def test_bound_closed_form() -> None:
-    assert [body_order_bound(t) for t in range(4)] == [3, 7, 15, 31] == [2 ** (t + 2) - 1 for t in range(4)]
-    assert [body_order_bound(t, coefficient_degree=2) for t in range(3)] == [3, 11, 43]
 
 
 @pytest.mark.parametrize(
@@ -153,70 +50,130 @@ def test_bound_closed_form() -> None:
         (1, 1, 2, 14),  # 1 + 2 (7 - 1) = 13
     ],
 )
-def test_highest_nonzero_order_equals_bound(
+def test_every_order_up_to_the_bound_and_none_above(
     iterations: int, coefficient_degree: int, energy_degree: int, n_atoms: int
 ) -> None:
-    model = polynomial_model(iterations, seed=iterations + 10 * coefficient_degree + 100 * energy_degree)
+    """Theorems 2 and 3 on a cluster pairwise within r_c: orders 1..B non-zero, every order above B zero."""
+    seed = iterations + 10 * coefficient_degree + 100 * energy_degree
+    model = float64_model(["H", "C"], 5.0, iterations, seed=seed)
     if coefficient_degree == 2:
-        for update in model.coefficient_updates:
-            square_activations(update)
+        square_activations(model, "coefficients")
     if energy_degree == 2:
-        square_activations(model.energy_networks)
+        square_activations(model, "energy")
     bound = body_order_bound(iterations, coefficient_degree, energy_degree)
     assert n_atoms > bound  # the cluster is large enough to expose an order above the bound
     species = np.random.default_rng(n_atoms).integers(0, 2, n_atoms)
     profile = order_profile(subset_energies(model, species, random_cluster(n_atoms, seed=n_atoms)))
     assert highest_order(profile) == bound, profile
-    assert profile[bound] > 1e3 * profile[bound + 1 :].max()  # clean gap above float64 noise
+    assert profile[1 : bound + 1].min() > 1e3 * profile[bound + 1 :].max(), profile  # clean gap
+
+
+@pytest.mark.parametrize(("network_layout", "shared_mixing"), [("reference", False), ("pre_norm", True)])
+def test_bound_holds_for_either_layout_and_mixing(network_layout: str, shared_mixing: bool) -> None:
+    """Theorem 2 does not depend on the residual layout (identity activations, no LayerNorm: affine either
+    way) nor on whether the orbital mixing matrices are shared by the iterations: B(1) = 7."""
+    model = float64_model(["H", "C"], 5.0, 1, network_layout=network_layout, shared_mixing=shared_mixing)
+    species = np.random.default_rng(9).integers(0, 2, 9)
+    profile = order_profile(subset_energies(model, species, random_cluster(9, seed=9)))
+    assert highest_order(profile) == 7
+    assert profile[1:8].min() > 1e3 * profile[8:].max()
 
 
 def test_spherical_basis_has_the_same_bound() -> None:
     """The spherical-harmonic angular basis (addition theorem instead of Lemma 1): B(1) = 7 as well."""
-    torch.manual_seed(5)
-    model = reann_driver.REANN(
-        ["H"], cutoff=5.0, n_radial=2, l_max=1, iterations=1, hidden=(4,), n_orbitals=3,
-        angular="spherical", activation="identity", network_layout="pre_norm", layer_norm=False,
-        dtype=torch.float64,
-    )  # fmt: skip
-    for network in model.coefficient_updates[0].networks:
-        torch.nn.init.normal_(network.output.weight)
-        torch.nn.init.normal_(network.output.bias)
-    profile = order_profile(subset_energies(model.eval(), np.zeros(9, dtype=int), random_cluster(9, seed=3)))
+    model = float64_model(["H"], 5.0, 1, angular="spherical", seed=5)
+    profile = order_profile(subset_energies(model, np.zeros(9, dtype=int), random_cluster(9, seed=3)))
     assert highest_order(profile) == body_order_bound(1)
-    assert profile[7] > 1e3 * profile[8:].max()
+    assert profile[1:8].min() > 1e3 * profile[8:].max()
 
 
 def test_nonpolynomial_activation_has_no_bound() -> None:
     """With silu the formal body order is limited only by the number of atoms: 9-body terms at T = 1."""
-    model = polynomial_model(1, activation="silu")
+    model = float64_model(["H", "C"], 5.0, 1, activation="silu")
     profile = order_profile(subset_energies(model, np.zeros(9, dtype=int), random_cluster(9, seed=9)))
     assert highest_order(profile) == 9
 
 
-TETRAHEDRON = np.array([[1, 1, 1], [-1, -1, 1], [-1, 1, -1], [1, -1, -1]]) * 1.09 / np.sqrt(3)  # C-H 1.09 Å
-
-
-def methane(seed: int = 0) -> np.ndarray:
-    jitter = np.random.default_rng(seed).normal(0.0, 0.01, (4, 3))  # break the symmetry, keep H-H ~1.78 Å
-    return np.vstack([np.zeros(3), TETRAHEDRON + jitter])
+METHANE_SPECIES = np.array([1, 0, 0, 0, 0])  # C, H, H, H, H with species ["H", "C"]
+BRANCHED = grown_cluster(9, seed=2, bond=1.1)  # 13 edges (rings), up to 4 hops: neither a clique nor a path
 
 
 @pytest.mark.parametrize(
-    ("cutoff", "expected"),
+    ("positions", "species", "cutoff", "max_iterations"),
     [
-        (5.0, [3, 5, 5]),  # H-H inside r_c: T = 1 already couples all five atoms
-        (1.65, [3, 3, 5]),  # H sees only C (bond graph, PRL Fig. 1b): the five-body term needs T = 2
+        (methane(), METHANE_SPECIES, 5.0, 3),  # H-H inside r_c: the cutoff graph is complete
+        (methane(), METHANE_SPECIES, 1.65, 3),  # bond graph: each H sees only C
+        (BRANCHED, np.random.default_rng(2).integers(0, 2, 9), 2.0, 2),
     ],
+    ids=["methane-complete", "methane-bond-graph", "branched-9"],
 )
-def test_methane_carbon_energy_body_order(cutoff: float, expected: list[int]) -> None:
-    """Highest order of the carbon atomic energy E_C of CH4 for T = 0, 1, 2 (docs/theory/paper.md)."""
-    positions = methane()
-    species = np.array([1, 0, 0, 0, 0])  # C, H, H, H, H with species ["H", "C"]
-    distances = np.linalg.norm(positions[:, None] - positions[None], axis=-1)
-    hh = distances[1:, 1:][np.triu_indices(4, 1)]
-    assert (hh.min() > cutoff) == (cutoff < 5.0)
-    found = []
-    for iterations in range(3):
-        model = polynomial_model(iterations, cutoff=cutoff, seed=iterations)
-        found.append(highest_order(order_profile(subset_energies(model, species, positions, centre=0))))
-    assert found == expected
+def test_term_trees_predict_every_nonzero_component(
+    positions: np.ndarray, species: np.ndarray, cutoff: float, max_iterations: int
+) -> None:
+    """Theorem 3: (E_c)_S != 0 exactly for the supports S of the term trees over the atoms (Lemma 2).
+
+    The trees are enumerated from the cutoff graph alone (theory_tools.term_supports); the components come
+    from the model. Every predicted component is at least 10^6 times the largest of the others (round-off).
+    """
+    adjacency = cutoff_graph(positions, cutoff)
+    centre = int(np.argmax(adjacency.sum(axis=1)))
+    for iterations in range(max_iterations + 1):
+        predicted = energy_supports(adjacency, centre, iterations)
+        model = float64_model(["H", "C"], cutoff, iterations, seed=iterations)
+        table = subset_energies(model, species, positions, centre=centre)
+        components = np.abs(mobius(table)) / np.abs(table).max()
+        assert np.array_equal(components > RELATIVE_ZERO, predicted), iterations
+        assert components[predicted].min() > 1e6 * max(components[~predicted].max(), 1e-17), iterations
+
+
+def test_branched_cluster_orders_are_below_the_clique_bound() -> None:
+    """On a sparse cutoff graph the order is set by the trees, not by B(T): 3, 6, 8 here (B = 3, 7, 15)."""
+    adjacency = cutoff_graph(BRANCHED, 2.0)
+    centre = int(np.argmax(adjacency.sum(axis=1)))
+    orders = [largest_support(energy_supports(adjacency, centre, t), 9) for t in range(3)]
+    assert orders == [3, 6, 8]
+
+
+@pytest.mark.parametrize("cutoff", [5.0, 1.65])
+def test_methane_tree_nodes_per_convention(cutoff: float) -> None:
+    """docs/theory/paper.md: distinct atoms reached by the terms of rho_C^(T), T = 0..3, counting all tree
+    nodes (body order; the model agrees, test above) and counting only internal nodes (atoms that carry a
+    density of their own, the centre or an updated coefficient: convention C)."""
+    adjacency = cutoff_graph(methane(), cutoff)
+    assert adjacency[1:, 1:].any() == (cutoff == 5.0)  # H-H inside r_c only for the realistic cutoff
+    all_nodes = [largest_support(term_supports(adjacency, 0, t), 5) for t in range(4)]
+    internal = [
+        largest_support(term_supports(adjacency, 0, t, internal=True), 5, internal=True) for t in range(4)
+    ]
+    if cutoff == 5.0:
+        assert all_nodes == [3, 5, 5, 5] and internal == [1, 3, 5, 5]  # convention C: T = 2
+    else:
+        assert all_nodes == [3, 3, 5, 5] and internal == [1, 3, 3, 5]  # bond graph, convention C: T = 3
+
+
+def test_methane_three_body_functions() -> None:
+    """The distinct three-body functions psi(a; b, c) (b != c neighbours of a) in the terms of rho_C^(T):
+    6 at T = 0 and 6 + 4 x 6 = 30 from T = 1 on with H-H inside r_c; 6 for every T in the bond graph."""
+    for cutoff, expected in ((5.0, [6, 30, 30, 30]), (1.65, [6, 6, 6, 6])):
+        adjacency = cutoff_graph(methane(), cutoff)
+        assert [len(three_body_functions(adjacency, 0, t)) for t in range(4)] == expected
+
+
+@pytest.mark.parametrize(
+    ("iterations", "sizes"),
+    [(0, [2, 3, 4]), (1, [4, 6, 7, 8]), (2, [12])],
+)
+def test_corollary_2_on_cliques(iterations: int, sizes: list[int]) -> None:
+    """Corollary 2: with the centre and its N neighbours pairwise within r_c, the (N+1)-body component of
+    E_centre is non-zero iff N + 1 <= B(T) (sizes below B need trees with repeated atoms)."""
+    bound = body_order_bound(iterations)
+    for n_atoms in sizes:
+        model = float64_model(["H", "C"], 5.0, iterations, seed=n_atoms)
+        positions = random_cluster(n_atoms, seed=n_atoms, radius=2.0)
+        species = np.random.default_rng(n_atoms).integers(0, 2, n_atoms)
+        table = subset_energies(model, species, positions, centre=0)
+        whole = abs(mobius(table)[-1]) / np.abs(table).max()
+        if n_atoms <= bound:
+            assert whole > 1e-9, (n_atoms, whole)
+        else:
+            assert whole < 1e-13, (n_atoms, whole)

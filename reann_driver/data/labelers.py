@@ -146,39 +146,49 @@ class PySCFLabeler:
         )
 
     def _converged_scf(self, molecule: Any) -> tuple[Any, str]:
-        """A converged restricted Kohn-Sham solution, trying in turn: DIIS (PySCF's default); second-order
-        SCF (``mf.newton()``) from the DIIS density; a level-shifted, damped DIIS followed by second-order
-        SCF. Returns the solver and the route that converged; raises LabelingFailed otherwise.
+        """The lowest converged, internally stable restricted Kohn-Sham solution, and how it was found.
 
-        Stretched random geometries (shortest C-H 1.7-2.3 Å) have small HOMO-LUMO gaps on which DIIS
-        oscillates; rejecting them would bias a random-geometry data set towards compact structures."""
+        DIIS (PySCF's default) is used as it is when it converges. Otherwise second-order SCF
+        (``mf.newton()``) is run twice, from the standard initial guess and from the last DIIS density, the
+        lower of the converged solutions is kept and checked for internal instabilities, which are followed
+        downhill. Stretched random geometries (shortest C-H 1.7-2.3 Å) have small HOMO-LUMO gaps on which
+        DIIS oscillates; second-order SCF started from the oscillating density alone can converge to an
+        excited stationary point many eV too high (seen for PBE/cc-pVDZ CH4: 17 eV), so it is never trusted
+        without the second start and the stability check. Raises LabelingFailed when nothing converges."""
         from pyscf import dft
 
-        def kohn_sham(**settings: float) -> Any:
+        def kohn_sham() -> Any:
             solver = dft.RKS(molecule)
             solver.xc, solver.max_cycle = self.xc, self.max_cycles
-            for key, value in settings.items():
-                setattr(solver, key, value)
             return solver
 
         first = kohn_sham()
         first.kernel()
         if first.converged:
             return first, "diis"
-        second = kohn_sham().newton()
-        second.kernel(dm0=first.make_rdm1())
-        if second.converged:
-            return second, "newton"
-        shifted = kohn_sham(level_shift=0.5, damp=0.5, max_cycle=2 * self.max_cycles)
-        shifted.kernel()
-        third = kohn_sham().newton()
-        third.kernel(dm0=shifted.make_rdm1())
-        if third.converged:
-            return third, "level shift + newton"
-        raise LabelingFailed(
-            f"PySCF SCF not converged (DIIS in {self.max_cycles} cycles, second-order SCF, "
-            "level-shifted DIIS + second-order SCF)"
-        )
+        candidates = []
+        for start, guess in (("standard guess", None), ("DIIS density", first.make_rdm1())):
+            solver = kohn_sham().newton()
+            solver.kernel(dm0=guess)
+            if solver.converged:
+                candidates.append((float(solver.e_tot), start, solver))
+        if not candidates:
+            raise LabelingFailed(
+                f"PySCF SCF not converged (DIIS in {self.max_cycles} cycles, second-order SCF from the "
+                "standard guess and from the DIIS density)"
+            )
+        _, start, best = min(candidates, key=lambda candidate: candidate[0])
+        route = f"newton from the {start}"
+        for _ in range(3):
+            orbitals, _, stable, _ = best.stability(return_status=True)
+            if stable:
+                return best, route
+            following = kohn_sham().newton()
+            following.kernel(dm0=best.make_rdm1(orbitals, best.mo_occ))
+            if not following.converged or following.e_tot >= best.e_tot:
+                break
+            best, route = following, route + ", instability followed"
+        return best, route + " (stability not confirmed)"
 
 
 class EMTLabeler:

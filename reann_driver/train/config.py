@@ -113,7 +113,10 @@ class ModelConfig:
 class TrainConfig:
     """Optimisation: AdamW + EMA + ReduceLROnPlateau, energy/force/stress loss."""
 
-    epochs: int = field(default=200, metadata=_help("maximum number of epochs"))
+    epochs: int = field(
+        default=10000,
+        metadata=_help("maximum number of epochs (runs normally end at min_lr or max_minutes first)"),
+    )
     batch_size: int = field(
         default=8, metadata=_help("structures per optimisation step (global, over all processes)")
     )
@@ -132,10 +135,19 @@ class TrainConfig:
             "reference: original REANN, sum dE^2 + f(lr) sum dF^2"
         ),
     )
-    energy_weight: float = field(
-        default=1.0, metadata=_help("weight of the per-atom energy MSE (eV^2/atom^2)")
+    energy_weight: float | None = field(
+        default=None,
+        metadata=_help(
+            "weight of the per-atom energy MSE ((eV/atom)^-2); null: force_weight / (0.316 Å)^2, or without "
+            "forces 1 / mean square training energy per atom about the reference energies"
+        ),
     )
-    force_weight: float = field(default=1.0, metadata=_help("weight of the force-component MSE ((eV/Å)^2)"))
+    force_weight: float | None = field(
+        default=None,
+        metadata=_help(
+            "weight of the force-component MSE ((eV/Å)^-2); null: 1 / mean square training force component"
+        ),
+    )
     stress_weight: float = field(
         default=1.0, metadata=_help("weight of the stress-component MSE ((eV/Å^3)^2), frames with stress")
     )
@@ -145,11 +157,19 @@ class TrainConfig:
     final_f: float = field(
         default=0.5, metadata=_help("reference loss: force weight at min_lr (linear in lr in between)")
     )
-    ema_decay: float | None = field(
-        default=0.99, metadata=_help("exponential moving average of the weights per step; null: off")
+    ema_decay: float | Literal["auto"] | None = field(
+        default="auto",
+        metadata=_help(
+            "exponential moving average of the weights per step; auto: 1 - 1/min(1000, patience steps / 2); "
+            "null: off"
+        ),
     )
-    scheduler_patience: int = field(
-        default=5, metadata=_help("epochs without validation improvement before lowering the lr")
+    scheduler_patience: int | None = field(
+        default=None,
+        metadata=_help(
+            "epochs without validation improvement before lowering the lr; null: about 1000 optimizer steps "
+            "(at least 10 epochs)"
+        ),
     )
     scheduler_factor: float = field(
         default=0.5, metadata=_help("lr multiplier on a plateau and after a divergence")
@@ -171,7 +191,11 @@ class TrainConfig:
         ),
     )
     max_minutes: float | None = field(
-        default=None, metadata=_help("stop after this wall time (minutes) at the end of an epoch")
+        default=None,
+        metadata=_help(
+            "wall-time budget (minutes): the lr is also capped so that it anneals from lr to min_lr over the "
+            "last 75 % of the budget, and the run stops at the end of the epoch that exceeds it"
+        ),
     )
 
 
@@ -306,12 +330,21 @@ def check_values(config: Config) -> None:
         "model.cutoff": config.model.cutoff,
         "model.n_radial": config.model.n_radial,
     }
+    optional = {
+        "train.max_minutes": train.max_minutes,
+        "train.scheduler_patience": train.scheduler_patience,
+        "train.energy_weight": train.energy_weight,
+        "train.force_weight": train.force_weight,
+    }
+    for key, value in optional.items():
+        if value is not None and not value >= 0:
+            raise ConfigError(f"{key}: must not be negative, got {value!r}")
     for key, value in positive.items():
         if not value > 0:
             raise ConfigError(f"{key}: must be positive, got {value!r}")
     if not 0.0 < train.scheduler_factor < 1.0:
         raise ConfigError(f"train.scheduler_factor: must lie in (0, 1), got {train.scheduler_factor!r}")
-    if train.ema_decay is not None and not 0.0 <= train.ema_decay < 1.0:
+    if isinstance(train.ema_decay, float) and not 0.0 <= train.ema_decay < 1.0:
         raise ConfigError(f"train.ema_decay: must lie in [0, 1), got {train.ema_decay!r}")
     if train.min_lr > train.lr:
         raise ConfigError(f"train.min_lr ({train.min_lr}) exceeds train.lr ({train.lr})")

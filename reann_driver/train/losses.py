@@ -97,6 +97,8 @@ def training_loss(errors: SquaredErrors[T], train: TrainConfig, lr: float) -> T:
     if train.loss == "reference":
         weight = reference_force_weight(lr, train.lr, train.min_lr, train.init_f, train.final_f)
         return reference_objective(errors, weight)
+    if train.energy_weight is None or train.force_weight is None:
+        raise ValueError("training_loss needs resolved loss weights (see train/auto.py)")
     return weighted_objective(errors, train.energy_weight, train.force_weight, train.stress_weight)
 
 

@@ -7,6 +7,7 @@ The batch order of epoch e depends only on (seed, e), which makes ``--resume`` e
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from collections.abc import Sequence
@@ -20,6 +21,7 @@ from tqdm import tqdm
 
 from ..model import REANN
 from ..model.runtime import resolve_device
+from .auto import resolve
 from .checkpoints import BEST, LAST, load_checkpoint, restore_rng_states, rng_states, save_checkpoint
 from .config import Config
 from .data import LabelledStructure, collate, epoch_batches
@@ -29,7 +31,7 @@ from .errors import TrainingError
 from .evaluate import evaluate_checkpoint
 from .export import export_model
 from .inputs import load_inputs
-from .losses import BatchCounts, batch_errors, training_loss
+from .losses import BatchCounts, batch_errors, training_loss, weighted_objective
 from .metrics import ErrorSums, format_error_table
 from .output import RunOutput, prepare_output_dir
 from .parallel import init_distributed
@@ -47,6 +49,8 @@ class TrainingResult:
     model_file: Path
     test_metrics: dict[str, Any] | None
     structures_per_second: float  # median over the epochs of this invocation
+    stop_reason: str = ""
+    final_lr: float = math.nan
 
 
 class Trainer:
@@ -79,18 +83,32 @@ class Trainer:
         self.distributed.barrier()
         self.output = RunOutput(config, self.distributed.is_main, resume)
         self.log(self.references.note)
-        torch.manual_seed(config.train.seed)
+        settings = resolve(
+            config.train, self.data["train"], [self.references.energies[s] for s in self.species]
+        )
+        for note in settings.notes:
+            self.log(f"chosen from the training data: {note}")
+        # the training settings in force: the configuration with its auto values resolved
+        self.train = dataclasses.replace(
+            config.train,
+            energy_weight=settings.energy_weight,
+            force_weight=settings.force_weight,
+            scheduler_patience=settings.patience,
+            ema_decay=settings.ema_decay,
+        )
+        torch.manual_seed(self.train.seed)
         self.model = REANN(**self.model_kwargs()).to(self.device)
         self.distributed.broadcast_parameters(self.model)
-        self.ema = EMA(self.model, config.train.ema_decay)
+        self.ema = EMA(self.model, settings.ema_decay)
         self.optimizer = torch.optim.AdamW(
-            self.model.parameters(), lr=config.train.lr, weight_decay=config.train.weight_decay
+            self.model.parameters(), lr=self.train.lr, weight_decay=self.train.weight_decay
         )
         self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
-            self.optimizer, factor=config.train.scheduler_factor, patience=config.train.scheduler_patience
+            self.optimizer, factor=self.train.scheduler_factor, patience=settings.patience
         )
         self.epoch = 0
         self.best_val_loss = math.inf
+        self.elapsed_seconds = 0.0  # training wall time of all invocations (the time budget counts it)
         if resume:
             self._resume()
 
@@ -119,6 +137,7 @@ class Trainer:
             "optimizer_state": self.optimizer.state_dict(),
             "scheduler_state": self.scheduler.state_dict(),
             "rng_states": rng_states(),
+            "elapsed_seconds": self.elapsed_seconds,
         }
 
     def load_state(self, checkpoint: dict[str, Any]) -> None:
@@ -140,6 +159,7 @@ class Trainer:
         restore_rng_states(checkpoint["rng_states"])
         self.epoch = int(checkpoint["epoch"])
         self.best_val_loss = float(checkpoint["best_val_loss"])
+        self.elapsed_seconds = float(checkpoint.get("elapsed_seconds", 0.0))
         assert self.output is not None
         self.output.csv.load_until(self.epoch)
         self.log(f"resumed from {self.output_dir / LAST} after epoch {self.epoch}")
@@ -156,10 +176,10 @@ class Trainer:
 
     @property
     def eval_batch_size(self) -> int:
-        return self.config.train.val_batch_size or self.config.train.batch_size
+        return self.train.val_batch_size or self.train.batch_size
 
     def _wants_stress(self, structures: Sequence[LabelledStructure]) -> bool:
-        return self.config.train.stress_weight > 0 and any(s.stress is not None for s in structures)
+        return self.train.stress_weight > 0 and any(s.stress is not None for s in structures)
 
     def train_epoch(self, epoch: int) -> ErrorSums:
         """One pass over the training set; returns the error sums of the training predictions."""
@@ -167,7 +187,7 @@ class Trainer:
         structures = self.data["train"]
         stress = self._wants_stress(structures)
         sums = ErrorSums(self.device)
-        batches = epoch_batches(len(structures), self.config.train.batch_size, self.config.train.seed, epoch)
+        batches = epoch_batches(len(structures), self.train.batch_size, self.train.seed, epoch)
         progress = tqdm(
             batches,
             desc=f"epoch {epoch}",
@@ -187,12 +207,12 @@ class Trainer:
             if shard:
                 batch = collate([structures[i] for i in shard], self.dtype, self.device)
                 predicted = self.model(batch.graph, forces=True, stress=stress)
-                loss = training_loss(batch_errors(predicted, batch, counts), self.config.train, self.lr)
+                loss = training_loss(batch_errors(predicted, batch, counts), self.train, self.lr)
                 loss.backward()
                 sums.add(predicted, batch)
             self.distributed.all_reduce_gradients(parameters)
-            if self.config.train.grad_clip is not None:
-                torch.nn.utils.clip_grad_norm_(parameters, self.config.train.grad_clip)
+            if self.train.grad_clip is not None:
+                torch.nn.utils.clip_grad_norm_(parameters, self.train.grad_clip)
             self.optimizer.step()
             self.ema.update(self.model)
         sums.all_reduce()
@@ -214,10 +234,10 @@ class Trainer:
 
     def epoch_loss(self, sums: ErrorSums) -> float:
         """The training loss (at the current learning rate) of all structures summed in ``sums``."""
-        return training_loss(sums.squared_errors(), self.config.train, self.lr)
+        return training_loss(sums.squared_errors(), self.train, self.lr)
 
     def _diverged(self, val_loss: float) -> bool:
-        factor = self.config.train.divergence_factor
+        factor = self.train.divergence_factor
         return not math.isfinite(val_loss) or (
             math.isfinite(self.best_val_loss) and val_loss > factor * self.best_val_loss
         )
@@ -228,7 +248,7 @@ class Trainer:
                 f"validation loss {val_loss} in epoch {self.epoch} before any usable state: lower train.lr"
             )
         self.distributed.barrier()
-        lowered = self.lr * self.config.train.scheduler_factor
+        lowered = self.lr * self.train.scheduler_factor
         self.load_state(load_checkpoint(self.output_dir / BEST))
         for group in self.optimizer.param_groups:
             group["lr"] = lowered
@@ -237,9 +257,30 @@ class Trainer:
             f"reloaded the best state and lowered the learning rate to {lowered:.3g}"
         )
 
+    def selection_metric(self, sums: ErrorSums) -> float:
+        """The fixed metric that picks the best model and drives the plateau schedule: the weighted
+        loss with this run's weights, whatever ``train.loss`` is (the reference loss's weights move
+        with the lr)."""
+        train = self.train
+        assert train.energy_weight is not None and train.force_weight is not None
+        return float(
+            weighted_objective(
+                sums.squared_errors(), train.energy_weight, train.force_weight, train.stress_weight
+            )
+        )
+
+    def budget_lr(self) -> float:
+        """Upper bound on the lr from the time budget: lr until 25 % of ``max_minutes``, then exponential
+        decay to min_lr at 100 %, so that a run with a budget always ends annealed (inf without a budget)."""
+        train = self.train
+        if train.max_minutes is None or train.max_minutes <= 0:
+            return math.inf
+        progress = (self.elapsed_seconds / (60 * train.max_minutes) - 0.25) / 0.75
+        return train.lr * (train.min_lr / train.lr) ** min(1.0, max(0.0, progress))
+
     def run(self) -> TrainingResult:
         """Train until the epoch budget, the minimum learning rate or the time limit."""
-        train = self.config.train
+        train = self.train
         n_parameters = sum(p.numel() for p in self.model.parameters())
         self.log(
             f"{len(self.data['train'])} training and {len(self.data['val'])} validation structures; "
@@ -251,16 +292,22 @@ class Trainer:
             " ".join(f"{h:>{w}}" for h, w in zip(header, (5, 9, 9, 9, 9, 9, 10, 7)))
             + "   (E: RMSE meV/atom, F: RMSE meV/Å; train: running, val: EMA model)"
         )
-        started = time.perf_counter()
         throughputs = []
-        while self.epoch < train.epochs and self.lr >= train.min_lr * (1 - 1e-9):
+        stop_reason = f"epoch budget of {train.epochs} epochs reached"
+        while self.epoch < train.epochs:
+            if self.lr < train.min_lr * (1 - 1e-9):
+                stop_reason = f"learning rate {self.lr:.3g} fell below min_lr {train.min_lr:.3g}"
+                break
+            if train.max_minutes is not None and self.elapsed_seconds > 60 * train.max_minutes:
+                stop_reason = f"time budget of {train.max_minutes} min reached"
+                break
             epoch_start = time.perf_counter()
             self.epoch += 1
             train_sums = self.train_epoch(self.epoch)
             train_seconds = time.perf_counter() - epoch_start
             throughputs.append(len(self.data["train"]) / train_seconds)
             val_sums = self.validate(self.ema.model, self.data["val"])
-            val_loss = self.epoch_loss(val_sums)
+            val_loss = self.selection_metric(val_sums)
             lr = self.lr
             if self._diverged(val_loss):
                 self._recover_from_divergence(val_loss)
@@ -269,16 +316,17 @@ class Trainer:
                 if val_loss < self.best_val_loss:
                     self.best_val_loss = val_loss
                     self.save(BEST)
+            self.elapsed_seconds += time.perf_counter() - epoch_start
+            cap = self.budget_lr()
+            if self.lr > cap:
+                for group in self.optimizer.param_groups:
+                    group["lr"] = cap
             self.save(LAST)
             self._report(
                 lr, train_sums, val_sums, val_loss, time.perf_counter() - epoch_start, throughputs[-1]
             )
-            if train.max_minutes is not None and time.perf_counter() - started > 60 * train.max_minutes:
-                self.log(f"stopping: time limit of {train.max_minutes} min reached")
-                break
-        if self.lr < train.min_lr * (1 - 1e-9):
-            self.log(f"stopping: learning rate {self.lr:.3g} fell below min_lr {train.min_lr:.3g}")
-        return self._finish(throughputs)
+        self.log(f"stopping after epoch {self.epoch}: {stop_reason}; final learning rate {self.lr:.3g}")
+        return self._finish(throughputs, stop_reason)
 
     def _report(
         self, lr: float, train: ErrorSums, val: ErrorSums, val_loss: float, seconds: float, throughput: float
@@ -308,12 +356,12 @@ class Trainer:
             }
         )
 
-    def _finish(self, throughputs: list[float]) -> TrainingResult:
+    def _finish(self, throughputs: list[float], stop_reason: str) -> TrainingResult:
         self.distributed.barrier()
         model_file = self.output_dir / "model.pt"
         test_metrics = None
         if self.distributed.is_main:
-            if self.config.train.refit_energy_shift:
+            if self.train.refit_energy_shift:
                 self.log(
                     refit_energy_shift(
                         self.output_dir / BEST,
@@ -334,12 +382,24 @@ class Trainer:
                     self.device,
                 )
                 self.log("test set (best EMA model):\n" + format_error_table(test_metrics))
+            self.log(
+                f"stopped after epoch {self.epoch} ({stop_reason}); final learning rate {self.lr:.3g}; "
+                f"{self.elapsed_seconds / 60:.1f} min of training, {time.process_time() / 60:.1f} min of CPU "
+                f"time in this process"
+            )
             self.log(f"best validation loss {self.best_val_loss:.6g}; model written to {model_file}")
         throughputs.sort()
         median = throughputs[len(throughputs) // 2] if throughputs else math.nan
         self.close()
         return TrainingResult(
-            self.output_dir, self.epoch, self.best_val_loss, model_file, test_metrics, median
+            self.output_dir,
+            self.epoch,
+            self.best_val_loss,
+            model_file,
+            test_metrics,
+            median,
+            stop_reason,
+            self.lr,
         )
 
     def close(self) -> None:

@@ -1,13 +1,15 @@
 """Figure for docs/theory/verification.md: a CH4-like pair with identical three-body carbon densities.
 
-Run from the repository root:  python docs/theory/scripts/degenerate_pair_figure.py
+Run from the repository root:  python docs/theory/scripts/degenerate_pair_figure.py [--out PATH] [--force]
 Writes docs/theory/figures/degenerate-pair.png and prints the numbers shown on the page. The construction
-and the models are those of tests/test_theory_degenerate.py (imported, not copied).
+and the models are those of tests/test_theory_degenerate.py (imported, not copied): for T = 0..3 and five
+random models each, the relative difference of the carbon atomic energies of the two configurations.
 """
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import matplotlib
@@ -16,9 +18,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[3]
-sys.path.insert(0, str(ROOT / "tests"))
-from test_theory_degenerate import carbon_densities, degenerate_pair, random_model  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "tests"))
+from test_theory_degenerate import carbon_energy_difference, degenerate_pair, random_model
+from theory_tools import FIGURES, figure_arguments, save_figure
 
 FLOOR = 1e-17  # plotted in place of an exact zero
 COLOURS = ["tab:blue", "tab:blue", "tab:orange", "tab:orange"]
@@ -32,28 +34,25 @@ def best_view(vectors: np.ndarray) -> np.ndarray:
         rotation, _ = np.linalg.qr(rng.normal(size=(3, 3)))
         rotated = vectors @ rotation.T
         points = np.vstack([np.zeros(2), rotated[:, :2]])
-        score = min(np.linalg.norm(a - b) for i, a in enumerate(points) for b in points[i + 1 :])
+        score = float(min(np.linalg.norm(a - b) for i, a in enumerate(points) for b in points[i + 1 :]))
         if score > best_score:
             best, best_score = rotated, score
     return best
 
 
-def separation(cutoff: float, seeds: range, iterations: int = 3) -> np.ndarray:
-    """|rho_C^t(1) - rho_C^t(2)|_max / |rho_C^t(1)|_max for t = 0..iterations, one row per seed."""
+def separation(cutoff: float, seeds: range, iterations: range = range(4)) -> np.ndarray:
+    """|E_C(1) - E_C(2)| / |E_C(1)| for T in ``iterations``, one row per seed (one model per T and seed)."""
     first, second = degenerate_pair()
-    rows = []
-    for seed in seeds:
-        model = random_model(iterations, cutoff=cutoff, seed=seed)
-        rho_1, _ = carbon_densities(model, first)
-        rho_2, _ = carbon_densities(model, second)
-        rows.append([np.abs(a - b).max() / np.abs(a).max() for a, b in zip(rho_1, rho_2)])
+    rows = [[carbon_energy_difference(random_model(t, cutoff, seed), first, second) for t in iterations]
+            for seed in seeds]  # fmt: skip
     return np.maximum(np.array(rows), FLOOR)
 
 
-def main() -> None:
+def main(argv: Sequence[str] | None = None) -> None:
+    out = figure_arguments(__doc__.splitlines()[0], FIGURES / "degenerate-pair.png", argv)
     first, second = degenerate_pair()
     full, bonded = separation(4.0, range(5)), separation(1.5, range(5))
-    print("relative difference of rho_C^t, t = 0..3 (max over 5 random models)")
+    print("relative difference of E_C, T = 0..3 (max over 5 random models)")
     print("r_c = 4.0 Å (H-H inside):", " ".join(f"{x:.1e}" for x in full.max(axis=0)))
     print("r_c = 4.0 Å (min over models):", " ".join(f"{x:.1e}" for x in full.min(axis=0)))
     print("r_c = 1.5 Å (bond graph):", " ".join(f"{x:.1e}" for x in bonded.max(axis=0)))
@@ -81,14 +80,12 @@ def main() -> None:
     ax.plot([], [], "s--", color="tab:green", label="r_c = 1.5 Å (H sees only C)")
     ax.axhspan(FLOOR / 2, 1e-13, color="0.9", label="float64 round-off")
     ax.set_xticks(t)
-    ax.set_xlabel("iteration t")
-    ax.set_ylabel("relative difference of ρ_C^(t)")
+    ax.set_xlabel("iterations T")
+    ax.set_ylabel("relative difference of E_C")
     ax.set_title("5 random models each", fontsize=9)
     ax.legend(fontsize=7, loc="center right")
     fig.tight_layout()
-    out = ROOT / "docs" / "theory" / "figures" / "degenerate-pair.png"
-    fig.savefig(out, dpi=120)
-    print(f"wrote {out.relative_to(ROOT)}")
+    save_figure(fig, out)
 
 
 if __name__ == "__main__":
