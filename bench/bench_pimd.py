@@ -29,7 +29,8 @@ from ase.io import read
 
 import reann_driver
 from reann_driver.ipi.evaluator import ANGSTROM_PER_BOHR, BatchEvaluator
-from reann_driver.ipi.launch import prepare_input, run_ipi_with_driver
+from reann_driver.ipi.inputs import prepare_input
+from reann_driver.ipi.launch import run_ipi_with_driver
 from reann_driver.memory import keep_freed_memory
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -82,7 +83,7 @@ def run_case(
 def evaluation_cost(model: reann_driver.REANN, beads: int, device: str, repeats: int) -> tuple[float, float]:
     """Median ms of one batched evaluation of ``beads`` water boxes: (graph + model, model only)."""
     atoms = read(EXAMPLE / "water_64.xyz")
-    h = np.eye(3) * 19.6756644  # the box of water_64.xyz, Bohr
+    h = np.eye(3) * 12.444661 / ANGSTROM_PER_BOHR  # the box of water_64.xyz (12.4447 Å), Bohr
     rng = np.random.default_rng(0)
     positions = atoms.positions / ANGSTROM_PER_BOHR + rng.normal(0, 0.05, (beads, len(atoms), 3))
     evaluator = BatchEvaluator(model, atoms.get_chemical_symbols(), periodic=True, device=device)

@@ -3,7 +3,7 @@
 # path-integral MD example (i-PI + reann-driver, 8 beads, 300 K) with the model shipped in the repo.
 # Prints the speed (steps/s) and the centroid-virial quantum kinetic energy at the end.
 #   bash scripts/demo.sh                 # the whole example (examples/ch4_pimd/input.xml)
-#   bash scripts/demo.sh --steps 500     # extra options go to examples/run_pimd.py
+#   bash scripts/demo.sh --steps 500     # extra options go to `reann pimd`
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -25,4 +25,11 @@ echo "demo: installing torch 2.13.0 (CPU) and reann-driver into .venv"
 .venv/bin/python -m pip install --quiet -e .
 
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
-exec .venv/bin/python examples/run_pimd.py examples/ch4_pimd --model "$MODEL" --non-periodic "$@"
+.venv/bin/reann pimd examples/ch4_pimd --model "$MODEL" --non-periodic "$@"
+cat <<'NEXT'
+
+demo: done. The commands reann, reann-data and reann-driver are installed in .venv; to use them here:
+    source .venv/bin/activate
+then e.g. `reann pimd examples/ch4_pimd --model examples/ch4_pimd/model.pt --non-periodic --beads 16`
+(README.md, section "Command line", lists the rest).
+NEXT

@@ -7,7 +7,6 @@ inet sockets; and the driver must stop quickly and loudly when i-PI dies.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
 import signal
@@ -29,8 +28,9 @@ from conftest import randomised
 import reann_driver
 import reann_driver.ipi.plugin as plugin_module
 from reann_driver.ipi.evaluator import ANGSTROM_PER_BOHR, read_template_symbols
-from reann_driver.ipi.launch import ipi_command, prepare_input, read_socket_spec, run_ipi_with_driver
-from reann_driver.ipi.outputs import read_binary_trajectory, read_properties
+from reann_driver.ipi.inputs import prepare_input, read_socket_spec
+from reann_driver.ipi.launch import ipi_command, run_ipi_with_driver
+from reann_driver.ipi.summary import read_properties
 
 pytestmark = pytest.mark.ipi
 
@@ -94,9 +94,43 @@ def prepare_run(
     return folder / "input.xml"
 
 
+def read_binary_trajectory(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """All frames of an i-PI ``format='bin'`` trajectory (i-PI's reader takes only one frame per file).
+
+    Returns (cells h [n_frames, 3, 3] with lattice vectors as columns, values [n_frames, n_atoms, 3]) in
+    the units the trajectory was written in (atomic units unless the ``<trajectory>`` asked otherwise).
+    i-PI writes per frame: h (9 f8), natoms (i8), values (3 natoms f8), len(names) (i8), the names
+    ('|'-joined, UTF-32) and a title (UTF-32) whose length is the same for every frame of a file.
+    """
+    data = open(path, "rb").read()
+    if not data:
+        return np.zeros((0, 3, 3)), np.zeros((0, 0, 3))
+    n_atoms = int(np.frombuffer(data, dtype=np.int64, count=1, offset=72)[0])
+    names_offset = 80 + 24 * n_atoms
+    n_name_chars = int(np.frombuffer(data, dtype=np.int64, count=1, offset=names_offset)[0])
+    title_offset = names_offset + 8 + 4 * n_name_chars
+    # the title runs up to the next frame, which starts with the same cell-independent atom count
+    title = data[title_offset:].decode("utf-32-le", errors="replace")
+    end = title.find("cell{")
+    if end < 0:
+        raise ValueError(f"{os.fspath(path)} does not look like an i-PI binary trajectory")
+    title_chars = title.find("}", end) + 1
+    frame_size = title_offset + 4 * title_chars
+    if len(data) % frame_size:
+        raise ValueError(
+            f"{os.fspath(path)}: size {len(data)} is not a multiple of the frame size {frame_size}"
+        )
+    n_frames = len(data) // frame_size
+    frames = np.frombuffer(data, dtype=np.uint8).reshape(n_frames, frame_size)
+    cells = frames[:, :72].copy().view(np.float64).reshape(n_frames, 3, 3)
+    values = frames[:, 80 : 80 + 24 * n_atoms].copy().view(np.float64).reshape(n_frames, n_atoms, 3)
+    return cells, values
+
+
 def check_bead_energies(folder: Path, model_file: Path) -> None:
-    table = read_properties(folder / "t.out")
-    potentials = table["bead_potentials{electronvolt}"]
+    table, units = read_properties(folder / "t.out")
+    potentials = table["bead_potentials"]
+    assert units["bead_potentials"] == "electronvolt"
     assert potentials.shape == (N_STEPS + 1, N_BEADS)
     symbols = read_template_symbols(folder / "init.xyz")
     calculator = reann_driver.REANNCalculator(model_file)
@@ -206,17 +240,26 @@ def _has_rows(path: Path, n_rows: int) -> bool:
         return False
 
 
-def test_example_launcher_prints_speed_and_kinetic_energy(tmp_path, model_file):
-    """examples/run_pimd.py, the main job's launcher, on a short CH4 run."""
-    spec = importlib.util.spec_from_file_location("run_pimd", EXAMPLE.parent / "run_pimd.py")
-    assert spec is not None and spec.loader is not None
-    launcher = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(launcher)
-    arguments = [str(EXAMPLE), "--model", str(model_file), "--non-periodic", "--steps", "60", "--beads", "4"]
-    result = CliRunner().invoke(launcher.main, [*arguments, "--output", str(tmp_path / "run")])
+def test_reann_pimd_prints_speed_kinetic_energy_and_warnings(tmp_path, model_file):
+    """reann pimd, the main job's launcher, on a short CH4 run: too short for an error bar, so it says so."""
+    from reann_driver.cli.main import main
+
+    arguments = [
+        "pimd",
+        str(EXAMPLE),
+        "--model",
+        str(model_file),
+        "--non-periodic",
+        "--steps",
+        "60",
+        "--beads",
+        "4",
+    ]
+    result = CliRunner().invoke(main, [*arguments, "--output", str(tmp_path / "run")])
     assert result.exit_code == 0, result.output
     assert re.search(r"speed: [0-9.]+ steps/s", result.output)
-    assert re.search(r"kinetic_cv\): [0-9.]+ ± [0-9.]+ eV", result.output)
+    assert re.search(r"kinetic_cv\): [0-9.]+ ± nan eV", result.output)
+    assert "too few for an error bar" in result.output  # 60 steps = 5 kept rows
     assert "batch size 4" in (tmp_path / "run" / "driver.log").read_text()
-    result = CliRunner().invoke(launcher.main, [*arguments, "--output", str(tmp_path / "run")])
-    assert result.exit_code != 0 and "exists" in result.output  # never overwrites a run
+    result = CliRunner().invoke(main, [*arguments, "--output", str(tmp_path / "run")])
+    assert result.exit_code == 1 and "exists" in result.output  # never overwrites a run

@@ -11,12 +11,10 @@ from pathlib import Path
 import click
 
 from .. import __version__
-from ..model import ModelFileError, load_model
-
-_USER_ERRORS: tuple[type[Exception], ...] = (ValueError, FileExistsError, FileNotFoundError, RuntimeError)
+from .common import Group
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="reann")
 def main() -> None:
     """REANN potentials: train, evaluate, export and inspect models."""
@@ -29,6 +27,8 @@ def info(model_file: str) -> None:
 
     Example: reann info water.pt
     """
+    from ..model import load_model
+
     model = load_model(model_file)
     n_parameters = sum(p.numel() for p in model.parameters())
     click.echo(json.dumps({**model.config, "parameters": n_parameters, "metadata": model.metadata}, indent=2))
@@ -36,7 +36,11 @@ def info(model_file: str) -> None:
 
 def _log_to_terminal() -> None:
     logger = logging.getLogger("reann_driver.train")
-    if not any(getattr(h, "_reann_cli", False) for h in logger.handlers):
+    for handler in logger.handlers:
+        if getattr(handler, "_reann_cli", False):  # a second command in the same process
+            handler.setStream(sys.stdout)  # type: ignore[attr-defined]
+            break
+    else:
         handler = logging.StreamHandler(sys.stdout)
         handler.setFormatter(logging.Formatter("%(message)s"))
         handler._reann_cli = True  # type: ignore[attr-defined]
@@ -74,8 +78,6 @@ def train(
     try:
         config = load_config(config_file, list(overrides))
         result = run_training(config, resume=resume, force=force)
-    except _USER_ERRORS as error:
-        raise click.ClickException(str(error)) from error
     except KeyboardInterrupt:
         raise click.ClickException("interrupted; continue from the last checkpoint with --resume") from None
     if os.environ.get("RANK", "0") == "0":  # one summary line per torchrun job
@@ -110,6 +112,7 @@ def evaluate(
     Example:
       reann eval runs/water/model.pt water/test.extxyz --predictions pred.extxyz --plot parity.png
     """
+    from ..model import load_model
     from ..model.runtime import resolve_device
     from ..train import (
         evaluate_structures,
@@ -125,12 +128,9 @@ def evaluate(
     if existing and not force:
         raise click.ClickException(f"{', '.join(existing)} exist(s); use --force to overwrite")
     path = Path(model_file)
-    try:
-        model = load_model(path / "model.pt" if path.is_dir() else path)
-        frames = read_structures(data_file)
-        evaluation = evaluate_structures(model, frames, batch_size, resolve_device(device))
-    except _USER_ERRORS as error:  # ModelFileError and DataError are ValueErrors
-        raise click.ClickException(str(error)) from error
+    model = load_model(path / "model.pt" if path.is_dir() else path)
+    frames = read_structures(data_file)
+    evaluation = evaluate_structures(model, frames, batch_size, resolve_device(device))
     click.echo(format_error_table(evaluation.metrics))
     if predictions:
         write_predictions(frames, evaluation, predictions)
@@ -167,13 +167,10 @@ def export(source: str, output: str, file_format: str, force: bool) -> None:
     """
     from ..train import export_model
 
-    try:
-        if file_format == "metatomic":
-            written = _export_metatomic(source, output, force)
-        else:
-            written = export_model(source, output, force=force)
-    except _USER_ERRORS as error:
-        raise click.ClickException(str(error)) from error
+    if file_format == "metatomic":
+        written = _export_metatomic(source, output, force)
+    else:
+        written = export_model(source, output, force=force)
     click.echo(f"wrote {written}")
 
 
@@ -185,6 +182,7 @@ def _export_metatomic(source: str, output: str, force: bool) -> Path:
         raise click.ClickException(
             f"--format metatomic needs metatomic-torch (pip install 'reann-driver[metatomic]'): {error}"
         ) from error
+    from ..model import ModelFileError, load_model
     from ..model.files import read_model_file
     from ..train.checkpoints import load_checkpoint, model_from_checkpoint, resolve_checkpoint
 
@@ -192,10 +190,103 @@ def _export_metatomic(source: str, output: str, force: bool) -> Path:
     try:
         read_model_file(path)
     except ModelFileError:
-        return export_metatomic(
-            model_from_checkpoint(load_checkpoint(resolve_checkpoint(path))), output, force
-        )
+        checkpoint = load_checkpoint(resolve_checkpoint(path))
+        return export_metatomic(model_from_checkpoint(checkpoint), output, force)
     return export_metatomic(load_model(path), output, force)
+
+
+@main.command()
+@click.argument("source", type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--model", required=True, type=click.Path(dir_okay=False, path_type=Path), help="REANN model file."
+)
+@click.option("--non-periodic", is_flag=True, help="Molecule in vacuum (passed to reann-driver).")
+@click.option("--steps", type=click.IntRange(1), help="Override <total_steps>.")
+@click.option("--beads", type=click.IntRange(1), help="Override the number of beads.")
+@click.option(
+    "--batch-size",
+    type=click.IntRange(1),
+    help="Override the <ffsocket> batch size (1: unbatched; default with --beads: the number of beads).",
+)
+@click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N or auto.")
+@click.option("--dtype", type=click.Choice(["float64", "float32"]), default="float64", show_default=True)
+@click.option(
+    "--output",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Run folder (must not exist; default: runs/<date-time> beside the input).",
+)
+@click.option("--force", is_flag=True, help="Reuse an existing --output folder, overwriting its files.")
+@click.option("--timeout", type=float, default=3600.0, show_default=True, help="Seconds before giving up.")
+def pimd(
+    source: Path,
+    model: Path,
+    non_periodic: bool,
+    steps: int | None,
+    beads: int | None,
+    batch_size: int | None,
+    device: str,
+    dtype: str,
+    output: Path | None,
+    force: bool,
+    timeout: float,
+) -> None:
+    """Run the i-PI input SOURCE (a file, or a folder holding input.xml) with reann-driver and MODEL,
+    in a new folder; print the speed, the temperature and the quantum kinetic energy, with warnings
+    when the run is too short, far from its target temperature or does not conserve energy.
+
+    The <ffsocket> must be a unix or inet socket; its address is replaced by a fresh one.
+
+    \b
+    Examples:
+      reann pimd examples/ch4_pimd --model examples/ch4_pimd/model.pt --non-periodic
+      reann pimd examples/water64_pimd --model water.pt --device cuda --steps 200
+    """
+    from tqdm import tqdm
+
+    from ..ipi.pimd import RunFailed, run_pimd
+
+    input_xml = source / "input.xml" if source.is_dir() else source
+    driver = ["--device", device, "--dtype", dtype] + (["--non-periodic"] if non_periodic else [])
+    bar = tqdm(unit="step", desc="PIMD", leave=False, disable=None)
+
+    def progress(step: float, total: int) -> None:
+        bar.total = total
+        bar.update(step - bar.n)
+
+    try:
+        run = run_pimd(
+            input_xml,
+            model,
+            driver,
+            steps=steps,
+            beads=beads,
+            batch_size=batch_size,
+            output=output,
+            force=force,
+            timeout=timeout,
+            progress=progress,
+        )
+    except RunFailed as error:
+        click.echo(error.logs, err=True)
+        raise
+    finally:
+        bar.close()
+    averages, summary = run.averages, run.summary
+    click.echo(f"ran {run.folder} (i-PI log: ipi.log, driver log: driver.log)")
+    click.echo(f"steps: {run.total_steps} in {summary.wall_seconds:.1f} s wall time (start-up included)")
+    if summary.steps_per_second:
+        click.echo(f"speed: {summary.steps_per_second:.1f} steps/s (start-up excluded)")
+    temperature, temperature_error = averages.temperature
+    kinetic, kinetic_error = averages.kinetic_cv
+    click.echo(
+        f"temperature: {temperature:.1f} ± {temperature_error:.1f} K (first 20% of the rows discarded)"
+    )
+    click.echo(
+        f"quantum kinetic energy (centroid virial, kinetic_cv): {kinetic:.4f} ± {kinetic_error:.4f} eV "
+        f"(classical 3/2 N kT at that temperature: {averages.classical_kinetic:.4f} eV)"
+    )
+    for warning in averages.warnings:
+        click.echo(f"warning: {warning}", err=True)
 
 
 if __name__ == "__main__":

@@ -2,43 +2,30 @@
 
 from __future__ import annotations
 
-import functools
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, replace
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
-from ase import Atoms
 
 from .. import __version__
+from ..cli.common import Group, friendly_errors
 from . import formats
 from .errors import DataError
 from .frames import DEFAULT_KEYS, LabelKeys, frame_energy, frame_forces
+from .labelers import LABELERS
 from .output import atomic_file
 from .recipes import Recipe, load_recipe
-from .split import split_dataset, verify_split
-from .stats import dataset_statistics, plot_histograms
-from .units import Units, resolve_units
-from .validate import unit_warnings, validate_frames
+from .units import ENERGY_UNITS, FORCE_UNITS, LENGTH_UNITS, UNIT_PRESETS, Units, resolve_units
+
+if TYPE_CHECKING:
+    from ase import Atoms
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def friendly_errors(command: F) -> F:
-    """Report dataset problems as one-line click errors instead of tracebacks."""
-
-    @functools.wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return command(*args, **kwargs)
-        except DataError as error:
-            raise click.ClickException(str(error)) from None
-
-    return wrapper  # type: ignore[return-value]
-
-
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="reann-data")
 def main() -> None:
     """Datasets for REANN potentials: convert to one standard form, check, describe, split, generate.
@@ -54,32 +41,32 @@ def source_options(command: F) -> F:
         click.option(
             "--from",
             "fmt",
-            type=click.Choice(["extxyz", "reann", "n2p2", "deepmd", "asedb"]),
+            type=click.Choice(formats.READ_FORMATS),
             default=None,
             help="Input format (auto-detected from the name or first line when omitted).",
         ),
         click.option(
             "--units",
             "unit_preset",
-            type=click.Choice(["atomic", "ev-angstrom"]),
+            type=click.Choice(list(UNIT_PRESETS)),
             default=None,
             help="Shorthand: atomic = bohr + hartree + hartree/bohr; ev-angstrom = the package units.",
         ),
         click.option(
             "--length-unit",
-            type=click.Choice(["angstrom", "bohr"]),
+            type=click.Choice(list(LENGTH_UNITS)),
             default=None,
             help="Unit of positions and cell.",
         ),
         click.option(
             "--energy-unit",
-            type=click.Choice(["ev", "hartree", "kcal/mol", "kj/mol"]),
+            type=click.Choice(list(ENERGY_UNITS)),
             default=None,
             help="Unit of energies.",
         ),
         click.option(
             "--force-unit",
-            type=click.Choice(["ev/angstrom", "hartree/bohr", "hartree/angstrom", "kcal/mol/angstrom"]),
+            type=click.Choice(list(FORCE_UNITS)),
             default=None,
             help="Unit of forces.",
         ),
@@ -124,6 +111,22 @@ def read_source(path: str, spec: SourceSpec) -> Iterator[Atoms]:
     return formats.read_frames(path, spec.fmt, units=spec.units, keys=spec.keys, fractional=spec.fractional)
 
 
+def sampled(frames: Iterator[Atoms], sample: list[Atoms], size: int = 20) -> Iterator[Atoms]:
+    """Pass ``frames`` through, keeping the first ``size`` in ``sample`` (for the unit checks)."""
+    for atoms in frames:
+        if len(sample) < size:
+            sample.append(atoms)
+        yield atoms
+
+
+def units_warnings(spec: SourceSpec, sample: list[Atoms]) -> list[str]:
+    """Unit slips: a mix of unit systems in the options, and converted values that look implausible."""
+    from .validate import unit_warnings
+
+    mismatch = spec.units.mismatch()
+    return ([mismatch] if mismatch else []) + unit_warnings(sample)
+
+
 @main.command()
 @click.argument("source", type=click.Path(exists=True))
 @click.argument("out", type=click.Path())
@@ -131,7 +134,7 @@ def read_source(path: str, spec: SourceSpec) -> Iterator[Atoms]:
 @click.option(
     "--to",
     "out_format",
-    type=click.Choice(["extxyz", "reann", "n2p2", "deepmd", "asedb"]),
+    type=click.Choice(formats.WRITE_FORMATS),
     default="extxyz",
     show_default=True,
     help="Output format: extxyz is the standard form; the others are exports (in eV and Å).",
@@ -172,8 +175,8 @@ def convert(
             yield atoms
 
     written = formats.write_frames(out, frames(), out_format, force=force)
-    for warning in unit_warnings(checked):
-        click.echo(f"warning: {warning}", err=True)
+    for warning in units_warnings(spec, checked):
+        click.echo(f"warning: units: {warning}", err=True)
     for label, key in (("energy", spec.keys.energy), ("forces", spec.keys.forces)):
         if unlabelled[label]:
             hint = f"looked for {key!r}" if key else "use --energy-key/--forces-key if the file names them"
@@ -227,34 +230,36 @@ def validate(
 
     Example: reann-data validate water.extxyz
     """
+    from .validate import validate_frames
+
     spec = source_spec(options)
     sample: list[Atoms] = []
 
-    def frames() -> Iterator[Atoms]:
-        for atoms in read_source(source, spec):
-            if len(sample) < 20:
-                sample.append(atoms)
-            yield atoms
-
     report = validate_frames(
-        frames(), require_forces=not no_forces, min_distance=min_distance, outlier_threshold=outlier_z
+        sampled(read_source(source, spec), sample),
+        require_forces=not no_forces,
+        min_distance=min_distance,
+        outlier_threshold=outlier_z,
     )
     shown: dict[str, int] = {}
     for issue in report.issues:
         shown[issue.code] = shown.get(issue.code, 0) + 1
         if shown[issue.code] <= show:
             click.echo(f"frame {issue.frame}: {issue.severity}: {issue.code}: {issue.message}")
-    for warning in unit_warnings(sample):
+    unit_problems = units_warnings(spec, sample)
+    for warning in unit_problems:
         click.echo(f"warning: units: {warning}")
+    counts = {**report.counts(), **({"units": len(unit_problems)} if unit_problems else {})}
     click.echo(
         f"{report.frames} frames checked: {len(report.errors)} errors, "
-        f"{len(report.warnings)} warnings {report.counts()}"
+        f"{len(report.warnings) + len(unit_problems)} warnings {counts}"
     )
     if json_path:
         with atomic_file(json_path, force=True) as temporary:
             payload = {
                 "frames": report.frames,
-                "counts": report.counts(),
+                "counts": counts,
+                "unit_warnings": unit_problems,
                 "issues": [asdict(i) for i in report.issues],
             }
             temporary.write_text(json.dumps(payload, indent=1) + "\n")
@@ -299,9 +304,13 @@ def stats(
 
     Example: reann-data stats water.extxyz --cutoff 5.0 --plot water.png
     """
+    from .stats import dataset_statistics, plot_histograms
+
     spec = source_spec(options)
+    sample: list[Atoms] = []
+
     statistics = dataset_statistics(
-        read_source(source, spec),
+        sampled(read_source(source, spec), sample),
         cutoff=cutoff,
         isolated_atoms=parse_isolated_atoms(isolated_atom),
         keep_values=plot is not None,
@@ -314,6 +323,8 @@ def stats(
         click.echo(json.dumps(report, indent=2))
     else:
         click.echo(format_report(report))
+    for warning in units_warnings(spec, sample):  # stderr: the JSON report stays parseable
+        click.echo(f"warning: units: {warning}", err=True)
 
 
 def format_report(report: dict[str, Any]) -> str:
@@ -411,9 +422,12 @@ def split(
       reann-data split methane.extxyz.gz --recipe ch4 --out ch4-split
       reann-data split deepmd/data --seed 7 --test 0.1 --val 0.1 --out water-split
     """
+    from .split import split_dataset
+
     spec = source_spec(options)
     if recipe_name:
         recipe = load_recipe(recipe_name)
+        check_recipe_format(source, recipe, spec.fmt)
         recipe = replace(  # options given on the command line take precedence over the recipe's
             recipe,
             format=spec.fmt or recipe.format,
@@ -445,6 +459,24 @@ def split(
     )
 
 
+def check_recipe_format(source: str, recipe: Recipe, fmt: str | None) -> None:
+    """Refuse a source that is plainly not in the recipe's format (unless --from says how to read it)."""
+    if fmt is not None or recipe.format is None:
+        return
+    try:
+        detected = formats.detect_format(source)
+    except DataError:
+        return  # no guess: let the recipe's reader try and report the line at fault
+    if detected != recipe.format:
+        name = recipe.source.get("name")
+        expected = f" ({name}, {recipe.source['url']})" if name and recipe.source.get("url") else ""
+        raise DataError(
+            f"recipe {recipe.name!r} expects {recipe.format} data{expected}, but {source} looks like "
+            f"{detected}; split it with --seed/--test/--val instead, or give --from {detected} to apply "
+            "the recipe anyway"
+        )
+
+
 def parse_size(value: str) -> float | int:
     """ "0.1" -> 0.1 (a fraction), "1000" -> 1000 (a count)."""
     try:
@@ -470,6 +502,8 @@ def verify(folder: str, source: str | None) -> None:
 
     Example: reann-data verify water-split --source dataset_1593.xyz
     """
+    from .split import verify_split
+
     problems = verify_split(folder, source)
     for problem in problems:
         click.echo(f"mismatch: {problem}")
@@ -485,7 +519,7 @@ def generate() -> None:
 
 LABELER_OPTION = click.option(
     "--labeler",
-    type=click.Choice(["gfn2-xtb", "pbe/cc-pvdz", "emt"]),
+    type=click.Choice(list(LABELERS)),
     default="gfn2-xtb",
     show_default=True,
     help="gfn2-xtb needs tblite (extra 'xtb'), pbe/cc-pvdz PySCF (extra 'pyscf'); emt: fast, unphysical.",

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import os
 
+from ..errors import UserError
 
-class DataError(ValueError):
-    """A dataset problem the user can fix (bad input, refused overwrite, inconsistent manifest)."""
+
+class DataError(UserError, ValueError):
+    """A dataset problem the user can fix (bad input, refused overwrite, inconsistent manifest, a data
+    file that cannot be used for training)."""
 
 
 class DataFormatError(DataError):

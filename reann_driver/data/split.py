@@ -137,7 +137,7 @@ def split_dataset(
                 continue
             name, rank = assignment[record.index]
             atoms = formats.standard_frame(record, source_path, units=recipe.units, keys=recipe.keys)
-            problems = frame_errors(atoms)
+            problems = frame_errors(atoms, require_forces=False)  # energy-only data (QM9) is fine
             if problems:
                 reason = "; ".join(message for _, message in problems)
                 rejected.append({"index": record.index, "split": name, "reason": reason})
@@ -156,6 +156,14 @@ def split_dataset(
         files.close()
         if seen != frames:
             raise DataError(f"{source_path}: the recipe expects {frames} frames but the source holds {seen}")
+        empty = [name for name in SPLITS if len(getattr(selection, name)) and not writers[name].indices]
+        if empty:
+            reasons = sorted({item["reason"] for item in rejected})
+            raise DataError(
+                f"{source_path}: the {' and '.join(empty)} split(s) would keep no frame: {len(rejected)} "
+                f"of {len(assignment)} selected frames were rejected ({'; '.join(reasons[:3])}); check "
+                "--from, --units and --energy-key/--forces-key (`reann-data validate` lists the problems)"
+            )
 
         manifest: dict[str, Any] = {
             "format": MANIFEST_FORMAT,

@@ -74,6 +74,21 @@ class Units:
         """JSON-able description for manifests and reports."""
         return {"length": self.length, "energy": self.energy, "force": self.force}
 
+    def mismatch(self) -> str | None:
+        """A warning when the units mix systems as files rarely do (Bohr with eV, Å with Hartree/Bohr)."""
+        problems = []
+        if self.length == "bohr" and self.energy != "hartree":
+            problems.append(f"energies in {self.energy}")
+        if self.force.rpartition("/")[2] != self.length:
+            problems.append(f"forces in {self.force}")
+        if not problems:
+            return None
+        return (
+            f"positions in {self.length} but {' and '.join(problems)}: files rarely mix unit systems "
+            "(--units atomic is bohr + hartree + hartree/bohr); check --length-unit, --energy-unit and "
+            "--force-unit"
+        )
+
 
 PACKAGE_UNITS = Units()
 

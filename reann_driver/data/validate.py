@@ -2,8 +2,8 @@
 
 Errors (non-zero exit of ``reann-data validate``): non-finite values, missing energy or forces, force
 arrays of the wrong shape, degenerate periodic cells, atoms closer than ``min_distance``.
-Warnings: duplicate frames, force and energy outliers (robust z-score), values that look like the
-wrong units.
+Warnings: duplicate frames, force arrays that are all zero (placeholders of energy-only data), force and
+energy outliers (robust z-score), values that look like the wrong units.
 """
 
 from __future__ import annotations
@@ -167,6 +167,16 @@ def validate_frames(
         ):
             max_forces[0].append(position)
             max_forces[1].append(float(np.linalg.norm(forces, axis=1).max()))
+            if len(atoms) > 1 and not forces.any():
+                report.issues.append(
+                    Issue(
+                        position,
+                        WARNING,
+                        "zero-forces",
+                        "every force is exactly 0: a placeholder for energy-only data (as in n2p2's QM9 "
+                        "file)? reann train then fits the energies only",
+                    )
+                )
         energy = frame_energy(atoms)
         if energy is not None and math.isfinite(energy) and len(atoms):
             energies[0].append(position)

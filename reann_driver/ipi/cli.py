@@ -8,12 +8,8 @@ from typing import NoReturn
 
 import click
 
-from reann_driver.model import ModelFileError
-
-from ..memory import keep_freed_memory
-from . import protocol
-from .client import Address, connect, serve, unix_socket_path
-from .evaluator import DEFAULT_SKIN, BatchEvaluator, StructureError, TemplateError
+from ..cli.common import Command, debugging
+from ..errors import is_user_error
 
 EXIT_ERROR = 1  # bad model, template or structure
 EXIT_CONNECTION_LOST = 3  # i-PI went away without sending EXIT
@@ -25,7 +21,9 @@ def _print_plugin_path(context: click.Context, _parameter: click.Parameter, valu
         context.exit(0)
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.command(
+    cls=Command, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100}
+)
 @click.option(
     "--model", "model_path", required=True, type=click.Path(dir_okay=False), help="REANN model file."
 )
@@ -63,7 +61,7 @@ def _print_plugin_path(context: click.Context, _parameter: click.Parameter, valu
 @click.option(
     "--skin",
     type=click.FloatRange(0),
-    default=DEFAULT_SKIN,
+    default=0.2,  # evaluator.DEFAULT_SKIN, written out so that --help needs no torch
     show_default=True,
     help="Neighbour-list skin in Å: the list is kept between steps and rebuilt when an atom moved more "
     "than skin/2 (0: rebuilt whenever an atom moves).",
@@ -106,6 +104,11 @@ def main(
         raise click.UsageError("give either --unix or --host/--port, not both")
     if not unix_address and port is None:
         raise click.UsageError("give --unix ADDRESS (unix socket) or --port PORT [--host HOST] (inet socket)")
+    from ..memory import keep_freed_memory  # torch and i-PI load only once the arguments are fine
+    from . import protocol
+    from .client import Address, connect, serve, unix_socket_path
+    from .evaluator import BatchEvaluator
+
     if unix_address:
         address = Address(unix_path=unix_socket_path(unix_address, sockets_prefix))
     else:
@@ -123,9 +126,10 @@ def main(
             extras=extras,
             skin=skin,
         )
-    except (ModelFileError, TemplateError, RuntimeError, ValueError) as error:
-        _fail(f"error: {error}", EXIT_ERROR)
+    except Exception as error:
+        _fail_on_user_error(error, EXIT_ERROR)
 
+    _log(f"waiting for i-PI to listen at {address} (for up to {wait:g} s, --wait)")
     try:
         sock = connect(address, wait=wait)
     except OSError as error:
@@ -142,8 +146,10 @@ def main(
             f"error: {error} without sending EXIT (did i-PI stop or crash?); driver stops",
             EXIT_CONNECTION_LOST,
         )
-    except (TemplateError, StructureError, protocol.ProtocolError) as error:
+    except protocol.ProtocolError as error:
         _fail(f"error: {error}", EXIT_ERROR)
+    except Exception as error:
+        _fail_on_user_error(error, EXIT_ERROR)
     per_request = 1e3 * session.seconds_evaluating / max(session.n_requests, 1)
     _log(
         f"i-PI sent EXIT: {session.n_structures} structures in {session.n_requests} requests, "
@@ -158,3 +164,10 @@ def _log(message: str) -> None:
 def _fail(message: str, code: int) -> NoReturn:
     _log(message)
     sys.exit(code)
+
+
+def _fail_on_user_error(error: Exception, code: int) -> NoReturn:
+    """Exit with ``code`` and a one-line message for a user error; re-raise a bug or under --debug."""
+    if debugging() or not is_user_error(error):
+        raise error
+    _fail(f"error: {error}", code)

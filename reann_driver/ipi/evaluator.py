@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from ipi.utils.units import unit_to_internal, unit_to_user
 
+from reann_driver.errors import UserError
 from reann_driver.model import REANN, build_graph, load_model, species_indices
 from reann_driver.model.runtime import dtype_from_name, inference_copy, resolve_device, to_numpy
 
@@ -27,11 +28,11 @@ HARTREE_PER_EV = float(unit_to_internal("energy", "electronvolt", 1.0))
 DEFAULT_SKIN = 0.2  # Å: on a CPU a larger skin costs more in extra slots than it saves in rebuilds
 
 
-class TemplateError(ValueError):
+class TemplateError(UserError, ValueError):
     """The template structure cannot be read, or does not fit the model or the structures i-PI sends."""
 
 
-class StructureError(ValueError):
+class StructureError(UserError, ValueError):
     """i-PI sent a structure the model cannot evaluate (non-finite positions, singular cell, ...)."""
 
 

@@ -1,7 +1,6 @@
-"""Run i-PI and ``reann-driver`` side by side, wait for both, and summarise the run.
+"""Run i-PI and ``reann-driver`` side by side and wait for both (``reann pimd``, the benchmark, the tests).
 
-Used by the examples' launchers, the benchmark and the end-to-end tests. If either process fails the
-other is stopped, so that nothing waits forever for a partner that is gone.
+If either process fails the other is stopped, so that nothing waits forever for a partner that is gone.
 """
 
 from __future__ import annotations
@@ -12,104 +11,11 @@ import socket
 import subprocess
 import sys
 import time
-import xml.etree.ElementTree as ET
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
-from .client import Address, unix_socket_path
-from .outputs import read_properties
-
-
-@dataclass(frozen=True)
-class SocketSpec:
-    """The ``<ffsocket>`` of an i-PI input: where the driver must connect."""
-
-    address: Address
-    batch_size: int
-    mode: str  # unix | inet
-
-    def driver_arguments(self) -> list[str]:
-        if self.address.unix_path:
-            return ["--unix", self.address.unix_path]
-        return ["--host", self.address.host, "--port", str(self.address.port)]
-
-
-def read_socket_spec(input_xml: str | os.PathLike[str]) -> SocketSpec:
-    """The (first) ``<ffsocket>`` of an i-PI input file."""
-    root = ET.parse(input_xml).getroot()
-    element = root.find(".//ffsocket")
-    if element is None:
-        raise ValueError(f"{os.fspath(input_xml)} has no <ffsocket>")
-    mode = element.get("mode", "unix").strip().lower()
-    text = element.findtext("address", default="localhost").strip()
-    batch_size = int(element.findtext("batch_size", default="1").strip())
-    if mode in ("unix", "shm"):
-        prefix = element.get("sockets_prefix", "/tmp/ipi_").strip()
-        address = Address(unix_path=unix_socket_path(text, prefix))
-    else:
-        address = Address(host=text, port=int(element.findtext("port", default="31415").strip()))
-    return SocketSpec(address=address, batch_size=batch_size, mode=mode)
-
-
-def prepare_input(
-    source: str | os.PathLike[str],
-    destination: str | os.PathLike[str],
-    total_steps: int | None = None,
-    nbeads: int | None = None,
-    batch_size: int | None = None,
-    unix_address: str | None = None,
-    inet_port: int | None = None,
-    plugin_parameters: dict[str, str] | None = None,
-) -> None:
-    """Copy an i-PI input, changing the run length, the number of beads and/or the force field.
-
-    ``unix_address`` switches the ``<ffsocket>`` to a unix socket with that address, ``inet_port`` to an
-    inet socket on localhost; ``batch_size`` 1 removes batching. ``plugin_parameters`` replaces the
-    ``<ffsocket>`` by an in-process ``<ffdirect>`` running the REANN PES plugin with these parameters.
-    """
-    tree = ET.parse(source)
-    root = tree.getroot()
-
-    def set_text(parent: ET.Element, tag: str, value: str) -> None:
-        child = parent.find(tag)
-        if child is None:
-            child = ET.SubElement(parent, tag)
-        child.text = value
-
-    if total_steps is not None:
-        set_text(root, "total_steps", str(total_steps))
-    if nbeads is not None:
-        for initialize in root.iter("initialize"):
-            initialize.set("nbeads", str(nbeads))
-    sockets = list(root.iter("ffsocket"))
-    for element in sockets:
-        if batch_size is not None:
-            set_text(element, "batch_size", str(batch_size))
-        if unix_address is not None:
-            element.set("mode", "unix")
-            set_text(element, "address", unix_address)
-        if inet_port is not None:
-            element.set("mode", "inet")
-            set_text(element, "address", "localhost")
-            set_text(element, "port", str(inet_port))
-    if plugin_parameters is not None:
-        for element in sockets:
-            name = element.get("name", "")
-            element.clear()
-            element.tag = "ffdirect"
-            element.set("name", name)
-            element.set("pbc", "false")
-            set_text(element, "pes", "custom")
-            set_text(element, "pes_path", str(Path(__file__).with_name("plugin.py")))
-            pairs = ", ".join(f"{key}: {value}" for key, value in plugin_parameters.items())
-            set_text(element, "parameters", "{" + pairs + "}")
-    for element in root.iter("ffdirect"):
-        if batch_size is not None:
-            set_text(element, "batch_size", str(batch_size))
-    tree.write(destination)
+from .inputs import InputError, read_socket_spec
 
 
 def remove_stale_unix_socket(path: str) -> None:
@@ -124,7 +30,7 @@ def remove_stale_unix_socket(path: str) -> None:
         return
     finally:
         probe.close()
-    raise RuntimeError(f"another i-PI is listening on {path}; stop it or change the <address>")
+    raise InputError(f"another i-PI is listening on {path}; stop it or change the <address>")
 
 
 @dataclass
@@ -284,23 +190,3 @@ def _last_step(path: Path) -> float | None:
             except ValueError:
                 return None
     return None
-
-
-def block_average(values: np.ndarray, n_blocks: int = 5) -> tuple[float, float]:
-    """Mean and its standard error from ``n_blocks`` contiguous blocks (correlated time series)."""
-    values = np.asarray(values, dtype=np.float64)
-    if len(values) < n_blocks:
-        return float(values.mean()), float("nan")
-    blocks = np.array([block.mean() for block in np.array_split(values, n_blocks)])
-    return float(values.mean()), float(blocks.std(ddof=1) / np.sqrt(n_blocks))
-
-
-def summarise_properties(path: str | os.PathLike[str], discard_fraction: float = 0.2) -> dict[str, float]:
-    """Averages over the last ``1 - discard_fraction`` of a run: kinetic_cv and temperature."""
-    table = read_properties(path)
-    summary: dict[str, float] = {}
-    for name, key in (("kinetic_cv", "kinetic_cv{electronvolt}"), ("temperature", "temperature{kelvin}")):
-        if key in table and len(table[key]):
-            values = table[key][int(discard_fraction * len(table[key])) :]
-            summary[name], summary[name + "_error"] = block_average(values)
-    return summary

@@ -3,7 +3,6 @@
 import math
 
 import torch
-from e3nn import o3
 from torch import nn
 
 
@@ -69,6 +68,8 @@ class SphericalAngular(nn.Module):
     """Real spherical harmonics Y_lm(r/|r|) from e3nn, 'component' normalisation, L = 0..l_max."""
 
     def __init__(self, l_max: int) -> None:
+        from e3nn import o3  # imported only for this optional basis (it takes a while to load)
+
         super().__init__()
         self.l_max = l_max
         self.harmonics = o3.SphericalHarmonics(

@@ -14,6 +14,7 @@ from typing import Any, Protocol
 import torch
 
 from ..atomic import atomic_write_bytes
+from ..errors import UserError
 
 FORMAT = "reann-driver/model"
 FORMAT_VERSION = 1
@@ -27,7 +28,7 @@ class SavableModel(Protocol):
     def state_dict(self) -> dict[str, Any]: ...
 
 
-class ModelFileError(ValueError):
+class ModelFileError(UserError, ValueError):
     """A file that is not a readable reann-driver model (missing, truncated, foreign or corrupt)."""
 
 
@@ -59,8 +60,10 @@ def read_tagged_file(
     try:
         payload = torch.load(source, map_location="cpu", weights_only=True)
     except Exception as problem:  # any unpickling failure means "not such a file"
+        # torch's own message runs over many lines (and suggests weights_only=False): name its type only
         raise error(
-            f"{str(source)!r} is not a reann-driver {kind} (truncated, corrupt or foreign): {problem}"
+            f"{str(source)!r} is not a reann-driver {kind} (truncated, corrupt or foreign; torch.load "
+            f"raised {type(problem).__name__}, --debug shows it)"
         ) from problem
     if not isinstance(payload, dict) or payload.get("format") != file_format:
         raise error(f"{str(source)!r} is a torch file but not a reann-driver {kind}")

@@ -9,6 +9,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..errors import UserError
+
 M = TypeVar("M", bound=nn.Module)
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
@@ -25,13 +27,20 @@ def dtype_from_name(dtype: torch.dtype | str) -> torch.dtype:
         raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}") from None
 
 
+class DeviceError(UserError, RuntimeError):
+    """A device that was asked for but is not available (e.g. CUDA on a machine without a GPU)."""
+
+
 def resolve_device(device: str | torch.device) -> torch.device:
     """``"auto"`` means CUDA when available, else CPU; anything else is passed to ``torch.device``."""
     if str(device) == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    resolved = torch.device(device)
+    try:
+        resolved = torch.device(device)
+    except RuntimeError as error:  # torch's message lists the device types it knows
+        raise DeviceError(f"device {str(device)!r}: {error}") from None
     if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("device 'cuda' was asked for but torch sees no CUDA device")
+        raise DeviceError(f"device {str(device)!r} was asked for but torch sees no CUDA device")
     return resolved
 
 

@@ -10,6 +10,7 @@ from typing import Any
 import torch
 
 from ..atomic import atomic_write_bytes
+from ..errors import UserError
 from ..model import REANN
 from ..model.files import read_tagged_file
 
@@ -19,7 +20,7 @@ LAST = "last.pt"
 BEST = "best.pt"
 
 
-class CheckpointError(ValueError):
+class CheckpointError(UserError, ValueError):
     """A file that is not a readable reann-driver training checkpoint."""
 
 

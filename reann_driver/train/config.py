@@ -17,13 +17,15 @@ from typing import Any, Literal, Union
 
 import yaml
 
+from ..errors import UserError
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError, ValueError):
     """A configuration that cannot be used: unreadable file, unknown key, wrong type or value."""
 
 
@@ -207,7 +209,8 @@ class OutputConfig:
         default="reann_run", metadata=_help("run directory (checkpoints, metrics.csv, train.log, model.pt)")
     )
     tensorboard: bool = field(
-        default=True, metadata=_help("also log to TensorBoard when the tensorboard package is installed")
+        default=True,
+        metadata=_help("also log to TensorBoard (extra 'tensorboard'; a note in the log when it is missing)"),
     )
     progress: bool = field(default=True, metadata=_help("show a progress bar per epoch (on terminals)"))
 
@@ -348,6 +351,21 @@ def check_values(config: Config) -> None:
         raise ConfigError(f"train.ema_decay: must lie in [0, 1), got {train.ema_decay!r}")
     if train.min_lr > train.lr:
         raise ConfigError(f"train.min_lr ({train.min_lr}) exceeds train.lr ({train.lr})")
+
+
+def check_resumable(stored: dict[str, Any], current: dict[str, Any], section: str = "model") -> None:
+    """Refuse to resume when a key of ``section`` differs from the checkpoint's; the error names each key
+    with both values (checked before the run directory is touched)."""
+    differing = [
+        f"{section}.{key}: {stored.get(key)!r} in the checkpoint, {current.get(key)!r} now"
+        for key in sorted(set(stored) | set(current))
+        if stored.get(key) != current.get(key)
+    ]
+    if differing:
+        raise ConfigError(
+            "--resume: the model differs from the checkpoint's (" + "; ".join(differing) + "); resume "
+            "with the run's own config.yaml, or start a new run in another output.dir"
+        )
 
 
 def read_config_file(path: str | Path) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from ase import Atoms
 from ase.data import chemical_symbols
 from ase.io import read
 
+from ..data.errors import DataError
 from ..model import Graph, concatenate_graphs, graph_from_atoms
 
 __all__ = [
@@ -25,15 +26,13 @@ __all__ = [
     "LabelledStructure",
     "batch_order",
     "collate",
+    "energy_only",
     "epoch_batches",
+    "frame_has_forces",
     "prepare",
     "read_structures",
     "species_of",
 ]
-
-
-class DataError(ValueError):
-    """A data file that cannot be used for training (unreadable, unlabelled frames, unknown elements)."""
 
 
 @dataclass(frozen=True)
@@ -42,8 +41,9 @@ class LabelledStructure:
 
     graph: Graph  # single-structure graph, float64 on CPU
     energy: float
-    forces: torch.Tensor  # [n_atoms, 3] float64
+    forces: torch.Tensor  # [n_atoms, 3] float64 (zeros when the frame has none, see has_forces)
     stress: torch.Tensor | None  # [3, 3] float64 (ASE sign) or None
+    has_forces: bool = True
 
     @property
     def n_atoms(self) -> int:
@@ -62,8 +62,14 @@ class Batch:
     n_atoms: torch.Tensor  # [n_structures] atoms per structure (float, for per-atom normalisation)
 
 
+def frame_has_forces(atoms: Atoms) -> bool:
+    """True when the frame carries a force array (energy-only data such as QM9 has none)."""
+    return atoms.calc is not None and "forces" in getattr(atoms.calc, "results", {})
+
+
 def read_structures(path: str | Path) -> list[Atoms]:
-    """All frames of a standard-form extxyz with energy and forces; errors name the file and frame."""
+    """All frames of a standard-form extxyz with an energy (forces optional); errors name the file and
+    frame."""
     source = Path(path)
     if not source.is_file():
         raise DataError(f"data file {str(source)!r} does not exist")
@@ -78,7 +84,6 @@ def read_structures(path: str | Path) -> list[Atoms]:
     for index, atoms in enumerate(frames):
         try:
             atoms.get_potential_energy()
-            atoms.get_forces()
         except Exception as error:  # missing calculator or results
             raise DataError(f"{source}, frame {index}: no energy or forces ({error})") from error
     return frames
@@ -98,7 +103,8 @@ def prepare(
     structures = []
     for index, atoms in enumerate(frames):
         energy = float(atoms.get_potential_energy())
-        forces = np.asarray(atoms.get_forces(), dtype=np.float64)
+        has_forces = frame_has_forces(atoms)
+        forces = np.asarray(atoms.get_forces() if has_forces else np.zeros((len(atoms), 3)), dtype=np.float64)
         stress = _stress_of(atoms)
         if not np.isfinite(energy) or not np.all(np.isfinite(forces)):
             raise DataError(f"{source}, frame {index}: non-finite energy or forces")
@@ -112,6 +118,7 @@ def prepare(
                 energy=energy,
                 forces=torch.from_numpy(forces),
                 stress=None if stress is None else torch.from_numpy(stress),
+                has_forces=has_forces,
             )
         )
     return structures
@@ -138,6 +145,21 @@ def collate(
         has_stress=torch.tensor([s.stress is not None for s in structures], device=device),
         n_atoms=sizes.to(device=device, dtype=dtype),
     )
+
+
+def energy_only(structures: Sequence[LabelledStructure], source: str = "the training data") -> bool:
+    """True when no structure has a non-zero force (forces absent, or all zero as n2p2 files write for
+    energy-only data such as QM9): such data are fitted on energies alone. A mix of structures with and
+    without forces is an error."""
+    if not any(s.has_forces and bool(s.forces.any()) for s in structures):
+        return True
+    missing = [i for i, s in enumerate(structures) if not s.has_forces]
+    if missing:
+        raise DataError(
+            f"{source}: {len(missing)} of {len(structures)} structures have no forces (first: "
+            f"{missing[0]}) while the others have: drop them or split them into an energy-only set"
+        )
+    return False
 
 
 def species_of(frames: Sequence[Atoms]) -> list[str]:

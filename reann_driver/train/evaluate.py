@@ -21,6 +21,7 @@ from ..atomic import atomic_write_bytes
 from ..model import REANN, graph_from_atoms
 from ..model.runtime import to_numpy
 from .checkpoints import load_checkpoint, model_from_checkpoint
+from .data import frame_has_forces
 from .metrics import error_table
 
 
@@ -54,13 +55,15 @@ def predict(
 def evaluate_structures(
     model: REANN, frames: Sequence[Atoms], batch_size: int = 16, device: torch.device | str | None = None
 ) -> Evaluation:
-    """Predict ``frames`` and compare with their stored energies and forces."""
+    """Predict ``frames`` and compare with their stored energies and forces (energies only when some frame
+    has no forces)."""
     energies, forces = predict(model, frames, batch_size, device)
+    with_forces = all(frame_has_forces(a) for a in frames)
     metrics = error_table(
         energy_ref=np.array([a.get_potential_energy() for a in frames]),
         energy_pred=energies,
         n_atoms=np.array([len(a) for a in frames]),
-        forces_ref=np.concatenate([a.get_forces() for a in frames]),
+        forces_ref=np.concatenate([a.get_forces() for a in frames]) if with_forces else None,
         forces_pred=np.concatenate(forces),
         symbols=[s for a in frames for s in a.get_chemical_symbols()],
     )
@@ -95,7 +98,8 @@ def write_predictions(frames: Sequence[Atoms], evaluation: Evaluation, path: str
     for atoms, energy, forces in zip(frames, evaluation.energies, evaluation.forces):
         copy = atoms.copy()
         copy.info["REF_energy"] = float(atoms.get_potential_energy())
-        copy.arrays["REF_forces"] = np.asarray(atoms.get_forces(), dtype=np.float64)
+        if frame_has_forces(atoms):
+            copy.arrays["REF_forces"] = np.asarray(atoms.get_forces(), dtype=np.float64)
         copy.calc = SinglePointCalculator(copy, energy=float(energy), forces=forces)
         output.append(copy)
 
@@ -108,7 +112,8 @@ def write_predictions(frames: Sequence[Atoms], evaluation: Evaluation, path: str
 
 
 def parity_plot(frames: Sequence[Atoms], evaluation: Evaluation, path: str | os.PathLike[str]) -> None:
-    """PNG with energy-per-atom and force-component parity panels (reference vs predicted)."""
+    """PNG with energy-per-atom and force-component parity panels (reference vs predicted; the energy
+    panel alone for energy-only data)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -117,27 +122,26 @@ def parity_plot(frames: Sequence[Atoms], evaluation: Evaluation, path: str | os.
     n_atoms = np.array([len(a) for a in frames])
     energy_ref = np.array([a.get_potential_energy() for a in frames]) / n_atoms
     energy_pred = evaluation.energies / n_atoms
-    forces_ref = np.concatenate([a.get_forces() for a in frames]).ravel()
-    forces_pred = np.concatenate(evaluation.forces).ravel()
     metrics = evaluation.metrics
-    figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4.6), constrained_layout=True)
-    panels = (
+    panels = [
         (
-            left,
             energy_ref,
             energy_pred,
             "energy (eV/atom)",
             f"RMSE {metrics['energy_rmse_per_atom_meV']:.2f} meV/atom",
-        ),
-        (
-            right,
-            forces_ref,
-            forces_pred,
-            "force component (eV/Å)",
-            f"RMSE {metrics['force_rmse_meV_per_A']:.1f} meV/Å",
-        ),
-    )
-    for axis, reference, predicted, label, title in panels:
+        )
+    ]
+    if "force_rmse_meV_per_A" in metrics:
+        panels.append(
+            (
+                np.concatenate([a.get_forces() for a in frames]).ravel(),
+                np.concatenate(evaluation.forces).ravel(),
+                "force component (eV/Å)",
+                f"RMSE {metrics['force_rmse_meV_per_A']:.1f} meV/Å",
+            )
+        )
+    figure, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4.6), constrained_layout=True)
+    for axis, (reference, predicted, label, title) in zip(np.atleast_1d(axes), panels):
         low, high = float(min(reference.min(), predicted.min())), float(max(reference.max(), predicted.max()))
         axis.plot([low, high], [low, high], color="0.6", linewidth=1)
         axis.scatter(reference, predicted, s=4, alpha=0.5)

@@ -49,9 +49,12 @@ def batch_errors(
     counts: BatchCounts,
     dtype: torch.dtype | None = None,
 ) -> SquaredErrors[torch.Tensor]:
-    """Squared-error sums of one batch (differences cast to ``dtype`` if given), normalised by ``counts``."""
+    """Squared-error sums of one batch (differences cast to ``dtype`` if given), normalised by ``counts``.
+
+    Without ``predicted["forces"]`` (energy-only data) there are no force terms."""
     energy_error = (predicted["energy"] - batch.energy).to(dtype)
-    force_error = (predicted["forces"] - batch.forces).to(dtype)
+    with_forces = "forces" in predicted
+    force_error = (predicted["forces"] - batch.forces).to(dtype) if with_forces else energy_error[:0]
     stress = None
     if "stress" in predicted:
         stress = (predicted["stress"] - batch.stress)[batch.has_stress].to(dtype).square().sum()
@@ -61,7 +64,7 @@ def batch_errors(
         force=force_error.square().sum(),
         stress=stress,
         structures=counts.structures,
-        force_components=3 * counts.atoms,
+        force_components=3 * counts.atoms if with_forces else 0,
         stress_components=9 * counts.stress_structures,
     )
 
@@ -71,7 +74,8 @@ def weighted_objective(
 ) -> T:
     """w_E mean_s((E_s - E_s^ref) / N_s)^2 + w_F mean_(i,a)(F_ia - F_ia^ref)^2 + w_S mean(dS^2) (eV, Å)."""
     loss = energy_weight * errors.energy_per_atom / errors.structures
-    loss = loss + force_weight * errors.force / errors.force_components
+    if errors.force_components:  # none for energy-only data
+        loss = loss + force_weight * errors.force / errors.force_components
     if stress_weight and errors.stress_components and errors.stress is not None:
         loss = loss + stress_weight * errors.stress / errors.stress_components
     return loss

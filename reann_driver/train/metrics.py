@@ -96,7 +96,7 @@ def error_table(
     energy_ref: np.ndarray,
     energy_pred: np.ndarray,
     n_atoms: np.ndarray,
-    forces_ref: np.ndarray,
+    forces_ref: np.ndarray | None,
     forces_pred: np.ndarray,
     symbols: Sequence[str],
 ) -> dict[str, Any]:
@@ -105,24 +105,27 @@ def error_table(
     Args:
         energy_ref, energy_pred: [n_structures] eV.
         n_atoms: [n_structures] atoms per structure.
-        forces_ref, forces_pred: [n_atoms_total, 3] eV/Å, structures concatenated.
+        forces_ref, forces_pred: [n_atoms_total, 3] eV/Å, structures concatenated; ``forces_ref`` None
+            (energy-only data) leaves the force entries out.
         symbols: [n_atoms_total] element of each force row.
     """
     energy_error = np.asarray(energy_pred, dtype=np.float64) - np.asarray(energy_ref, dtype=np.float64)
     per_atom = energy_error / np.asarray(n_atoms, dtype=np.float64)
-    force_error = np.asarray(forces_pred, dtype=np.float64) - np.asarray(forces_ref, dtype=np.float64)
     elements = np.asarray(symbols)
     table: dict[str, Any] = {
         "structures": len(energy_error),
-        "atoms": len(force_error),
+        "atoms": len(elements),
         "energy_rmse_per_atom_meV": 1000 * float(np.sqrt(np.mean(per_atom**2))),
         "energy_mae_per_atom_meV": 1000 * float(np.mean(np.abs(per_atom))),
         "energy_rmse_meV": 1000 * float(np.sqrt(np.mean(energy_error**2))),
         "energy_mae_meV": 1000 * float(np.mean(np.abs(energy_error))),
-        "force_rmse_meV_per_A": 1000 * float(np.sqrt(np.mean(force_error**2))),
-        "force_mae_meV_per_A": 1000 * float(np.mean(np.abs(force_error))),
-        "force_per_element": {},
     }
+    if forces_ref is None:
+        return table
+    force_error = np.asarray(forces_pred, dtype=np.float64) - np.asarray(forces_ref, dtype=np.float64)
+    table["force_rmse_meV_per_A"] = 1000 * float(np.sqrt(np.mean(force_error**2)))
+    table["force_mae_meV_per_A"] = 1000 * float(np.mean(np.abs(force_error)))
+    table["force_per_element"] = {}
     for element in sorted(set(elements.tolist())):
         selected = force_error[elements == element]
         table["force_per_element"][element] = {
@@ -143,8 +146,10 @@ def format_error_table(table: dict[str, Any]) -> str:
         f"structures {t['structures']}, atoms {t['atoms']}",
         pair("energy", t["energy_rmse_per_atom_meV"], t["energy_mae_per_atom_meV"], "meV/atom"),
         pair("energy", t["energy_rmse_meV"], t["energy_mae_meV"], "meV/struct"),
-        pair("forces", t["force_rmse_meV_per_A"], t["force_mae_meV_per_A"], "meV/Å"),
     ]
+    if "force_rmse_meV_per_A" not in t:
+        return "\n".join([*lines, "forces  none in the data (energy-only)"])
+    lines.append(pair("forces", t["force_rmse_meV_per_A"], t["force_mae_meV_per_A"], "meV/Å"))
     for element, v in t["force_per_element"].items():
         lines.append(pair(f"  {element}", v["rmse_meV_per_A"], v["mae_meV_per_A"], "meV/Å"))
     return "\n".join(lines)

@@ -76,6 +76,10 @@ class RunOutput:
         try:
             from torch.utils.tensorboard import SummaryWriter
         except ImportError:
+            self.log(
+                "output.tensorboard: the tensorboard package is not installed "
+                "(pip install 'reann-driver[tensorboard]'); the curves are in metrics.csv only"
+            )
             return None
         return SummaryWriter(str(self.directory / "tensorboard"))
 

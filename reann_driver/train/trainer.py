@@ -23,8 +23,8 @@ from ..model import REANN
 from ..model.runtime import resolve_device
 from .auto import resolve
 from .checkpoints import BEST, LAST, load_checkpoint, restore_rng_states, rng_states, save_checkpoint
-from .config import Config
-from .data import LabelledStructure, collate, epoch_batches
+from .config import Config, check_resumable
+from .data import LabelledStructure, collate, energy_only, epoch_batches
 from .ema import EMA
 from .energy_shift import refit_energy_shift
 from .errors import TrainingError
@@ -78,11 +78,20 @@ class Trainer:
         self.references = inputs.references
         self.data = inputs.structures
         self.test_frames = inputs.test_frames
+        self.fit_forces = not energy_only(self.data["train"] + self.data["val"], "train + val data")
         if self.distributed.is_main:
             prepare_output_dir(self.output_dir, resume, force)
+        if resume:  # refuse a changed model before config.yaml, train.log or metrics.csv are touched
+            stored = load_checkpoint(self.output_dir / LAST)["model_config"]
+            check_resumable(stored, REANN(**self.model_kwargs()).config)
         self.distributed.barrier()
         self.output = RunOutput(config, self.distributed.is_main, resume)
         self.log(self.references.note)
+        if not self.fit_forces:
+            self.log(
+                "no forces in the training data (absent, or all zero as n2p2 files write for energy-only "
+                "sets such as QM9): fitting energies only, force weight 0"
+            )
         settings = resolve(
             config.train, self.data["train"], [self.references.energies[s] for s in self.species]
         )
@@ -92,7 +101,7 @@ class Trainer:
         self.train = dataclasses.replace(
             config.train,
             energy_weight=settings.energy_weight,
-            force_weight=settings.force_weight,
+            force_weight=settings.force_weight if self.fit_forces else 0.0,
             scheduler_patience=settings.patience,
             ema_decay=settings.ema_decay,
         )
@@ -149,12 +158,6 @@ class Trainer:
 
     def _resume(self) -> None:
         checkpoint = load_checkpoint(self.output_dir / LAST)
-        stored = checkpoint["model_config"]
-        current = self.model.config
-        if stored != current:
-            raise TrainingError(
-                f"--resume: the model section differs from the checkpoint's ({stored} vs {current})"
-            )
         self.load_state(checkpoint)
         restore_rng_states(checkpoint["rng_states"])
         self.epoch = int(checkpoint["epoch"])
@@ -206,7 +209,7 @@ class Trainer:
             self.optimizer.zero_grad(set_to_none=True)
             if shard:
                 batch = collate([structures[i] for i in shard], self.dtype, self.device)
-                predicted = self.model(batch.graph, forces=True, stress=stress)
+                predicted = self.model(batch.graph, forces=self.fit_forces, stress=stress)
                 loss = training_loss(batch_errors(predicted, batch, counts), self.train, self.lr)
                 loss.backward()
                 sums.add(predicted, batch)
@@ -227,7 +230,7 @@ class Trainer:
         mine = self.distributed.shard(range(len(structures)))
         for start in range(0, len(mine), size):
             batch = collate([structures[i] for i in mine[start : start + size]], self.dtype, self.device)
-            predicted = model(batch.graph, forces=True, stress=stress)
+            predicted = model(batch.graph, forces=self.fit_forces, stress=stress)
             sums.add(predicted, batch)
         sums.all_reduce()
         return sums

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 from collections.abc import Collection, Iterable, Iterator
 from pathlib import Path
+from types import ModuleType
 
 from ase import Atoms
 
@@ -12,13 +14,19 @@ from ..errors import DataError, DataFormatError
 from ..frames import DEFAULT_KEYS, LabelKeys, standardize
 from ..output import atomic_directory, atomic_file
 from ..units import PACKAGE_UNITS, Units
-from . import asedb, deepmd, extxyz, n2p2, reann
 from .base import FrameRecord, numbered_lines
 
 #: Formats ``--from`` accepts.
 READ_FORMATS = ("extxyz", "reann", "n2p2", "deepmd", "asedb")
 #: Formats ``--to`` accepts (extxyz is the standard form; the others are exports).
 WRITE_FORMATS = ("extxyz", "reann", "n2p2", "deepmd", "asedb")
+
+
+def format_module(fmt: str) -> ModuleType:
+    """The reader/writer module of a format, imported on first use (ase.io and ase.db are slow to load)."""
+    if fmt not in READ_FORMATS:
+        raise DataError(f"unknown format {fmt!r}; choose one of {', '.join(READ_FORMATS)}")
+    return importlib.import_module(f"{__name__}.{fmt}")
 
 
 def detect_format(path: str | os.PathLike[str]) -> str:
@@ -61,17 +69,13 @@ def iter_records(
 ) -> Iterator[FrameRecord]:
     """Unparsed frame records of ``path`` in source order (format auto-detected when ``fmt`` is None)."""
     fmt = fmt or detect_format(path)
-    if fmt == "extxyz":
-        return extxyz.iter_records(path)
+    module = format_module(fmt)
+    if Path(path).is_dir() and fmt != "deepmd":
+        hint = " (it looks like DeePMD data: --from deepmd)" if detect_format(path) == "deepmd" else ""
+        raise DataError(f"{os.fspath(path)} is a folder, but --from {fmt} reads a file{hint}")
     if fmt == "reann":
-        return reann.iter_records(path, fractional=bool(options.get("fractional", False)))
-    if fmt == "n2p2":
-        return n2p2.iter_records(path)
-    if fmt == "deepmd":
-        return deepmd.iter_records(path)
-    if fmt == "asedb":
-        return asedb.iter_records(path)
-    raise DataError(f"unknown input format {fmt!r}; choose one of {', '.join(READ_FORMATS)}")
+        return module.iter_records(path, fractional=bool(options.get("fractional", False)))
+    return module.iter_records(path)
 
 
 def parse_record(record: FrameRecord, path: str | os.PathLike[str]) -> Atoms:
@@ -138,18 +142,21 @@ def write_frames(
     ``extxyz``, ``reann`` and ``n2p2`` stream; ``deepmd`` (a directory) and ``asedb`` are built in a
     temporary location and renamed into place.
     """
+    if fmt not in WRITE_FORMATS:
+        raise DataError(f"unknown output format {fmt!r}; choose one of {', '.join(WRITE_FORMATS)}")
+    module = format_module(fmt)
+    written: int
     if fmt in ("extxyz", "reann", "n2p2"):
-        module = {"extxyz": extxyz, "reann": reann, "n2p2": n2p2}[fmt]
         with atomic_file(path, force) as temporary, open(temporary, "w", encoding="utf-8") as stream:
-            return module.write_frames(stream, frames)
-    if fmt == "deepmd":
+            written = module.write_frames(stream, frames)
+    elif fmt == "deepmd":
         with atomic_directory(path, force) as temporary:
-            return deepmd.write_frames(temporary, frames)
-    if fmt == "asedb":
+            written = module.write_frames(temporary, frames)
+    else:  # asedb
         with atomic_file(path, force) as temporary:
             temporary.unlink()
-            return asedb.write_frames(temporary, frames)
-    raise DataError(f"unknown output format {fmt!r}; choose one of {', '.join(WRITE_FORMATS)}")
+            written = module.write_frames(temporary, frames)
+    return written
 
 
 __all__ = [
@@ -157,6 +164,7 @@ __all__ = [
     "WRITE_FORMATS",
     "FrameRecord",
     "detect_format",
+    "format_module",
     "iter_records",
     "parse_record",
     "read_frames",
