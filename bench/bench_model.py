@@ -56,18 +56,26 @@ def energy_and_forces(model: reann_driver.REANN, structures: list[Atoms], device
 
 
 def median_ms(function: Callable[[], object], repeats: int, warmup: int = 3, sync: bool = False) -> float:
-    for _ in range(warmup):
-        function()
-    times = []
-    for _ in range(repeats):
-        if sync:
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        function()
-        if sync:
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - start)
-    return 1e3 * statistics.median(times)
+    return interleaved_medians_ms([function], repeats, sync, warmup)[0]
+
+
+def interleaved_medians_ms(
+    functions: list[Callable[[], object]], repeats: int, sync: bool = False, warmup: int = 3
+) -> list[float]:
+    """Median wall time (ms) of each function after ``warmup`` calls, the functions called in turn in
+    every repeat (so that a change of machine load affects them alike)."""
+    times: list[list[float]] = [[] for _ in functions]
+    for repeat in range(warmup + repeats):
+        for function, samples in zip(functions, times):
+            if sync:
+                torch.cuda.synchronize()
+            start = time.perf_counter()
+            function()
+            if sync:
+                torch.cuda.synchronize()
+            if repeat >= warmup:
+                samples.append(time.perf_counter() - start)
+    return [1e3 * statistics.median(samples) for samples in times]
 
 
 def main() -> None:

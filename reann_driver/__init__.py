@@ -13,16 +13,26 @@ __version__ = "0.1.0"
 
 _PUBLIC = {
     "REANN": "reann_driver.model",
+    "Committee": "reann_driver.model",
+    "load_committee": "reann_driver.model",
     "ModelFileError": "reann_driver.model",
     "load_model": "reann_driver.model",
     "REANNCalculator": "reann_driver.calculator",
 }
 
-__all__ = ["REANN", "ModelFileError", "REANNCalculator", "__version__", "load_model"]
+__all__ = [
+    "REANN",
+    "Committee",
+    "ModelFileError",
+    "REANNCalculator",
+    "__version__",
+    "load_committee",
+    "load_model",
+]
 
 if TYPE_CHECKING:
     from .calculator import REANNCalculator
-    from .model import REANN, ModelFileError, load_model
+    from .model import REANN, Committee, ModelFileError, load_committee, load_model
 
 
 def __getattr__(name: str) -> Any:

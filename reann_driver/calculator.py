@@ -5,20 +5,27 @@ from __future__ import annotations
 import os
 from typing import Any
 
+import numpy as np
 import torch
 from ase import Atoms
 from ase.calculators.calculator import Calculator, PropertyNotImplementedError, all_changes
 from ase.stress import full_3x3_to_voigt_6_stress
 
-from .model import REANN, graph_from_atoms, load_model
+from .model import REANN, Committee, graph_from_atoms, load_model
 from .model.runtime import dtype_from_name, inference_copy, resolve_device, to_numpy
 
 
 class REANNCalculator(Calculator):
-    """An ASE calculator wrapping a REANN model or model file.
+    """An ASE calculator wrapping a REANN model, a committee, or their file.
+
+    A committee gives the members' mean as ``energy``, ``forces`` and ``stress``, and adds to
+    ``calc.results``: ``committee_energy`` [K] (eV), ``committee_forces`` [K, n_atoms, 3] (eV/Å),
+    ``committee_stress`` [K, 6] (eV/Å^3, periodic structures), ``energy_uncertainty`` (eV, the
+    members' standard deviation with ddof=1, what i-PI's ``<ffcommittee>`` reports with alpha = 1) and
+    ``forces_uncertainty`` [n_atoms] (eV/Å, the root of the summed per-component variances, ddof=1).
 
     Args:
-        model: a ``REANN`` instance or the path of a model file.
+        model: a ``REANN`` or ``Committee`` instance, or the path of a model or committee file.
         device: ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"auto"``.
         dtype: arithmetic precision for inference (default float64, whatever the model was trained in).
         compile: run the model through ``torch.compile`` (dynamic shapes). The first call then takes
@@ -29,7 +36,7 @@ class REANNCalculator(Calculator):
 
     def __init__(
         self,
-        model: REANN | str | os.PathLike[str],
+        model: REANN | Committee | str | os.PathLike[str],
         device: str | torch.device = "cpu",
         dtype: torch.dtype | str = torch.float64,
         compile: bool = False,
@@ -38,8 +45,11 @@ class REANNCalculator(Calculator):
         super().__init__(**kwargs)
         self.device = resolve_device(device)
         self.dtype = dtype_from_name(dtype)
-        loaded = model if isinstance(model, REANN) else load_model(model)
-        self.model = inference_copy(loaded, self.device, self.dtype)
+        loaded = model if isinstance(model, REANN | Committee) else load_model(model)
+        if isinstance(loaded, REANN):
+            self.model: REANN | Committee = inference_copy(loaded, self.device, self.dtype)
+        else:
+            self.model = loaded.to(device=self.device, dtype=self.dtype).eval()
         if compile:
             self.model.compile(dynamic=True)
 
@@ -68,3 +78,13 @@ class REANNCalculator(Calculator):
         }
         if periodic:
             self.results["stress"] = full_3x3_to_voigt_6_stress(to_numpy(output["stress"][0]))
+        if isinstance(self.model, Committee):
+            members = to_numpy(output["committee_forces"])
+            self.results["committee_energy"] = to_numpy(output["committee_energy"][:, 0])
+            self.results["committee_forces"] = members
+            self.results["energy_uncertainty"] = float(to_numpy(output["energy_uncertainty"][0]))
+            self.results["forces_uncertainty"] = np.sqrt(members.var(axis=0, ddof=1).sum(axis=1))
+            if periodic:
+                self.results["committee_stress"] = full_3x3_to_voigt_6_stress(
+                    to_numpy(output["committee_stress"][:, 0])
+                )

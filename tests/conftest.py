@@ -85,3 +85,14 @@ def label_with_emt(atoms: Atoms) -> Atoms:
 @pytest.fixture
 def water_like() -> Atoms:
     return random_crystal(6, "OHH", seed=3)
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """Counts of the fuzz suites (tests/fuzzing.py), when any ran."""
+    import sys
+
+    fuzzing = sys.modules.get("fuzzing")
+    if fuzzing is not None and fuzzing.COUNTS:
+        terminalreporter.section("fuzz outcomes")
+        for line in fuzzing.summary_lines():
+            terminalreporter.write_line(line)

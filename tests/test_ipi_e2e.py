@@ -263,3 +263,57 @@ def test_reann_pimd_prints_speed_kinetic_energy_and_warnings(tmp_path, model_fil
     assert "batch size 4" in (tmp_path / "run" / "driver.log").read_text()
     result = CliRunner().invoke(main, [*arguments, "--output", str(tmp_path / "run")])
     assert result.exit_code == 1 and "exists" in result.output  # never overwrites a run
+
+
+def start_driver(
+    folder: Path, input_xml: Path, model_file: Path, template: str = "init.xyz"
+) -> subprocess.Popen:
+    spec = read_socket_spec(input_xml)
+    command = [sys.executable, "-m", "reann_driver.ipi", *spec.driver_arguments()]
+    command += ["--model", str(model_file), "--template", template, "--non-periodic"]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    return subprocess.Popen(command, cwd=folder, stderr=subprocess.PIPE, text=True, env=env)
+
+
+@pytest.mark.parametrize("how", ["SIGTERM", "SIGINT", "error"])
+def test_ipi_serves_a_new_driver_after_the_first_one_leaves(tmp_path, model_file, how):
+    """Issue 14, item 10: however the driver leaves (signal, or an error with i-PI's GETFORCE unread), i-PI
+    3.3 must not freeze: a second driver connects, gets the pending request and the run completes."""
+    input_xml = prepare_run(tmp_path, N_BEADS)
+    spec = read_socket_spec(input_xml)
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    ipi = subprocess.Popen([*ipi_command(), str(input_xml)], cwd=tmp_path, stdout=subprocess.DEVNULL, env=env)
+    processes = [ipi]
+    try:
+        if how == "error":  # fails on the first POSDATA, with i-PI's GETFORCE still unread
+            symbols = read_template_symbols(tmp_path / "init.xyz")
+            Atoms(symbols[:-1], positions=np.zeros((len(symbols) - 1, 3))).write(tmp_path / "short.xyz")
+            first = start_driver(tmp_path, input_xml, model_file, template="short.xyz")
+            processes.append(first)
+            _, stderr = first.communicate(timeout=40)
+            assert first.returncode == 1 and "atoms per structure" in stderr, stderr
+        else:
+            first = start_driver(tmp_path, input_xml, model_file)
+            processes.append(first)
+            deadline = time.monotonic() + 40
+            while not _has_rows(tmp_path / "t.out", 3):  # the simulation is running
+                assert time.monotonic() < deadline and first.poll() is None and ipi.poll() is None
+                time.sleep(0.02)
+            first.send_signal(getattr(signal, how))
+            _, stderr = first.communicate(timeout=10)
+            assert first.returncode == 128 + getattr(signal, how), stderr
+            assert f"stopped by {how}" in stderr
+        second = start_driver(tmp_path, input_xml, model_file)
+        processes.append(second)
+        _, stderr = second.communicate(timeout=60)
+        assert second.returncode == 0, stderr
+        assert ipi.wait(timeout=30) == 0
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+        if spec.address.unix_path and os.path.exists(spec.address.unix_path):
+            os.unlink(spec.address.unix_path)
+    steps = read_properties(tmp_path / "t.out")[0]["step"]
+    assert steps[-1] == N_STEPS

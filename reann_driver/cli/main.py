@@ -7,11 +7,15 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from .. import __version__
 from .common import Group
+
+if TYPE_CHECKING:
+    from ..model import REANN
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -23,15 +27,26 @@ def main() -> None:
 @main.command()
 @click.argument("model_file", type=click.Path(dir_okay=False))
 def info(model_file: str) -> None:
-    """Print the hyper-parameters, species and size of MODEL_FILE.
+    """Print the hyper-parameters, species and size of MODEL_FILE (of every member of a committee).
 
     Example: reann info water.pt
     """
-    from ..model import load_model
+    from ..model import Committee, load_model
 
     model = load_model(model_file)
+    description: dict[str, object]
+    if isinstance(model, Committee):
+        members = [model.member(k) for k in range(len(model))]
+        description = {"committee": [_description(member) for member in members], "metadata": model.metadata}
+    else:
+        description = _description(model)
+    click.echo(json.dumps(description, indent=2))
+
+
+def _description(model: REANN) -> dict[str, object]:
+    """Config, size and metadata of one model."""
     n_parameters = sum(p.numel() for p in model.parameters())
-    click.echo(json.dumps({**model.config, "parameters": n_parameters, "metadata": model.metadata}, indent=2))
+    return {**model.config, "parameters": n_parameters, "metadata": model.metadata}
 
 
 def _log_to_terminal() -> None:
@@ -57,16 +72,18 @@ def _log_to_terminal() -> None:
 def train(
     config_file: str | None, overrides: tuple[str, ...], resume: bool, force: bool, print_defaults: bool
 ) -> None:
-    """Train a REANN model as described by CONFIG_FILE (YAML or TOML).
+    """Train a REANN model as described by CONFIG_FILE (YAML or TOML); with train.committee K > 1, a
+    committee of K members written to output.dir/committee.pt.
 
     \b
     Examples:
       reann train --print-defaults > train.yaml
       reann train train.yaml --set train.lr=5e-4 --set output.dir=runs/water
       reann train train.yaml --resume                     # continue a killed run
+      reann train train.yaml --set train.committee=4      # a committee of 4 members
       torchrun --nproc_per_node 2 $(which reann) train train.yaml   # data-parallel
     """
-    from ..train import defaults_template, load_config
+    from ..train import defaults_template, load_config, train_committee
     from ..train import train as run_training
 
     if print_defaults:
@@ -77,7 +94,8 @@ def train(
     _log_to_terminal()
     try:
         config = load_config(config_file, list(overrides))
-        result = run_training(config, resume=resume, force=force)
+        trainer = train_committee if config.train.committee > 1 else run_training
+        result = trainer(config, resume=resume, force=force)
     except KeyboardInterrupt:
         raise click.ClickException("interrupted; continue from the last checkpoint with --resume") from None
     if os.environ.get("RANK", "0") == "0":  # one summary line per torchrun job
@@ -92,6 +110,12 @@ def train(
 @click.option("--predictions", type=click.Path(dir_okay=False), help="Write per-frame predictions (extxyz).")
 @click.option("--plot", type=click.Path(dir_okay=False), help="Write energy and force parity plots (PNG).")
 @click.option("--json", "json_file", type=click.Path(dir_okay=False), help="Write the error table as JSON.")
+@click.option(
+    "--calibration",
+    "calibration_file",
+    type=click.Path(dir_okay=False),
+    help="Committee: write the spread-vs-error calibration plot (PNG).",
+)
 @click.option("--force", is_flag=True, help="Overwrite existing output files.")
 def evaluate(
     model_file: str,
@@ -101,18 +125,25 @@ def evaluate(
     predictions: str | None,
     plot: str | None,
     json_file: str | None,
+    calibration_file: str | None,
     force: bool,
 ) -> None:
-    """Errors of MODEL_FILE (a model file or a run directory) on the labelled DATA_FILE (extxyz).
+    """Errors of MODEL_FILE (a model or committee file, or a run directory) on the labelled DATA_FILE
+    (extxyz).
 
     Prints energy RMSE/MAE (meV/atom and meV per structure) and force RMSE/MAE (meV/Å, overall and per
-    element).
+    element). For a committee: the errors of its mean, and its spread against those errors with the
+    calibration factor alpha to give i-PI's <ffcommittee>.
 
     \b
-    Example:
+    Examples:
       reann eval runs/water/model.pt water/test.extxyz --predictions pred.extxyz --plot parity.png
+      reann eval runs/water/committee.pt water/test.extxyz --calibration calibration.png
     """
-    from ..model import load_model
+    import numpy as np
+
+    from ..data.output import check_output
+    from ..model import Committee, load_model
     from ..model.runtime import resolve_device
     from ..train import (
         evaluate_structures,
@@ -122,22 +153,42 @@ def evaluate(
         write_metrics_json,
         write_predictions,
     )
+    from ..train.calibration import calibration_plot, format_calibration
 
-    outputs = [p for p in (predictions, plot, json_file) if p is not None]
-    existing = [p for p in outputs if Path(p).exists()]
-    if existing and not force:
-        raise click.ClickException(f"{', '.join(existing)} exist(s); use --force to overwrite")
     path = Path(model_file)
-    model = load_model(path / "model.pt" if path.is_dir() else path)
+    path = _run_model_file(path) if path.is_dir() else path
+    for output in (predictions, plot, json_file, calibration_file):
+        if output is not None:
+            check_output(output, [path, data_file], force=force)
+    model = load_model(path)
+    if calibration_file and not isinstance(model, Committee):
+        raise click.ClickException(f"--calibration needs a committee; {model_file} is a single model")
     frames = read_structures(data_file)
     evaluation = evaluate_structures(model, frames, batch_size, resolve_device(device))
+    if not (np.isfinite(evaluation.energies).all() and all(np.isfinite(f).all() for f in evaluation.forces)):
+        raise click.ClickException(
+            f"{model_file} predicts non-finite energies or forces on {data_file}: no error table"
+        )
     click.echo(format_error_table(evaluation.metrics))
+    if evaluation.calibration is not None and evaluation.members is not None:
+        click.echo(format_calibration(evaluation.calibration))
+        if calibration_file:
+            calibration_plot(evaluation.members, frames, calibration_file)
     if predictions:
         write_predictions(frames, evaluation, predictions)
     if plot:
         parity_plot(frames, evaluation, plot)
     if json_file:
-        write_metrics_json(evaluation.metrics, json_file)
+        table = dict(evaluation.metrics)
+        if evaluation.calibration is not None:
+            table["calibration"] = evaluation.calibration
+        write_metrics_json(table, json_file)
+
+
+def _run_model_file(run_dir: Path) -> Path:
+    """The model of a run directory: its committee file if it has one, else its model.pt."""
+    committee = run_dir / "committee.pt"
+    return committee if committee.is_file() else run_dir / "model.pt"
 
 
 @main.command()
@@ -182,7 +233,7 @@ def _export_metatomic(source: str, output: str, force: bool) -> Path:
         raise click.ClickException(
             f"--format metatomic needs metatomic-torch (pip install 'reann-driver[metatomic]'): {error}"
         ) from error
-    from ..model import ModelFileError, load_model
+    from ..model import REANN, ModelFileError, load_model
     from ..model.files import read_model_file
     from ..train.checkpoints import load_checkpoint, model_from_checkpoint, resolve_checkpoint
 
@@ -192,7 +243,10 @@ def _export_metatomic(source: str, output: str, force: bool) -> Path:
     except ModelFileError:
         checkpoint = load_checkpoint(resolve_checkpoint(path))
         return export_metatomic(model_from_checkpoint(checkpoint), output, force)
-    return export_metatomic(load_model(path), output, force)
+    model = load_model(path)
+    if not isinstance(model, REANN):
+        raise click.ClickException(f"{source}: a committee file; export its members one by one")
+    return export_metatomic(model, output, force)
 
 
 @main.command()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
@@ -15,7 +16,7 @@ from . import formats
 from .errors import DataError
 from .frames import DEFAULT_KEYS, LabelKeys, frame_energy, frame_forces
 from .labelers import LABELERS
-from .output import atomic_file
+from .output import atomic_file, check_output
 from .recipes import Recipe, load_recipe
 from .units import ENERGY_UNITS, FORCE_UNITS, LENGTH_UNITS, UNIT_PRESETS, Units, resolve_units
 
@@ -156,6 +157,7 @@ def convert(
       reann-data convert water.extxyz configuration --to reann
     """
     spec = source_spec(options)
+    check_output(out, [source], force=force, directory=out_format == "deepmd")
     checked: list[Atoms] = []
     unlabelled = {"energy": 0, "forces": 0}
 
@@ -189,7 +191,7 @@ def convert(
 @source_options
 @click.option(
     "--min-distance",
-    type=float,
+    type=click.FloatRange(0, min_open=True),
     default=0.5,
     show_default=True,
     help="Atoms closer than this (Å) are an error.",
@@ -212,6 +214,14 @@ def convert(
     default=None,
     help="Write every issue to this JSON file.",
 )
+@click.option(
+    "--max-force",
+    type=click.FloatRange(0, min_open=True),
+    default=1e4,
+    show_default=True,
+    help="Atomic forces beyond this (eV/Å) are an error, however few the frames.",
+)
+@click.option("--force", is_flag=True, help="Overwrite the --json file.")
 @friendly_errors
 def validate(
     source: str,
@@ -220,6 +230,8 @@ def validate(
     outlier_z: float,
     show: int,
     json_path: str | None,
+    max_force: float,
+    force: bool,
     **options: Any,
 ) -> None:
     """Check SOURCE frame by frame; exit status 1 when there are errors (warnings alone give 0).
@@ -233,6 +245,8 @@ def validate(
     from .validate import validate_frames
 
     spec = source_spec(options)
+    if json_path:
+        check_output(json_path, [source], force=force)
     sample: list[Atoms] = []
 
     report = validate_frames(
@@ -240,6 +254,7 @@ def validate(
         require_forces=not no_forces,
         min_distance=min_distance,
         outlier_threshold=outlier_z,
+        max_force=max_force,
     )
     shown: dict[str, int] = {}
     for issue in report.issues:
@@ -255,7 +270,7 @@ def validate(
         f"{len(report.warnings) + len(unit_problems)} warnings {counts}"
     )
     if json_path:
-        with atomic_file(json_path, force=True) as temporary:
+        with atomic_file(json_path, force=force) as temporary:
             payload = {
                 "frames": report.frames,
                 "counts": counts,
@@ -284,12 +299,18 @@ def parse_isolated_atoms(values: tuple[str, ...]) -> dict[str, float] | None:
 @main.command()
 @click.argument("source", type=click.Path(exists=True))
 @source_options
-@click.option("--cutoff", type=float, default=None, help="Also count neighbours within this radius (Å).")
+@click.option(
+    "--cutoff",
+    type=click.FloatRange(0, min_open=True),
+    default=None,
+    help="Also count neighbours within this radius (Å).",
+)
 @click.option("--isolated-atom", multiple=True, help="Isolated-atom energy, SYMBOL=eV (repeat per element).")
 @click.option(
     "--plot", type=click.Path(dir_okay=False), default=None, help="Write histograms to this PNG file."
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("--force", is_flag=True, help="Overwrite the --plot file.")
 @friendly_errors
 def stats(
     source: str,
@@ -297,6 +318,7 @@ def stats(
     isolated_atom: tuple[str, ...],
     plot: str | None,
     as_json: bool,
+    force: bool,
     **options: Any,
 ) -> None:
     """Describe SOURCE: frames, composition, energy per atom, force RMS per element, neighbour counts and
@@ -304,11 +326,13 @@ def stats(
 
     Example: reann-data stats water.extxyz --cutoff 5.0 --plot water.png
     """
-    from .stats import dataset_statistics, plot_histograms
+    from .stats import check_plot_output, dataset_statistics, plot_histograms
 
     spec = source_spec(options)
     sample: list[Atoms] = []
 
+    if plot:
+        check_plot_output(plot, [source], force=force)
     statistics = dataset_statistics(
         sampled(read_source(source, spec), sample),
         cutoff=cutoff,
@@ -317,7 +341,7 @@ def stats(
     )
     report = statistics.report()
     if plot:
-        plot_histograms(statistics, plot)
+        plot_histograms(statistics, plot, force=force)
         report["plot"] = plot
     if as_json:
         click.echo(json.dumps(report, indent=2))
@@ -627,3 +651,114 @@ def generate_water(
         "density": density,
     }
     run_generation(out, plan, workers, force, quiet)
+
+
+@main.command("select")
+@click.argument("candidates", type=click.Path(exists=True, dir_okay=False))
+@click.option(
+    "--committee", required=True, type=click.Path(dir_okay=False), help="Committee file (reann train)."
+)
+@click.option("--n", "count", type=click.IntRange(1), required=True, help="Structures to select and label.")
+@click.option(
+    "--split", "split_dir", required=True, type=click.Path(file_okay=False), help="Split folder to extend."
+)
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="New split folder to write.")
+@click.option(
+    "--template",
+    type=click.Path(exists=True, dir_okay=False),
+    help="The simulated structure (atoms in i-PI's order): gives the elements of i-PI's active output, "
+    "and every candidate must match it.",
+)
+@click.option(
+    "--non-periodic", is_flag=True, help="i-PI files: a molecule in vacuum (i-PI's box is dropped)."
+)
+@click.option(
+    "--threshold",
+    type=click.FloatRange(0),
+    default=None,
+    help="Only candidates whose committee energy spread exceeds this (eV).",
+)
+@click.option(
+    "--pool-factor",
+    type=click.IntRange(1),
+    default=4,
+    show_default=True,
+    help="Farthest-point sampling among the N x this most uncertain candidates.",
+)
+@LABELER_OPTION
+@click.option(
+    "--into", type=click.Choice(["train", "val", "test"]), default="train", show_default=True, help="Split."
+)
+@click.option("--force", is_flag=True, help="Replace an existing --out folder.")
+@friendly_errors
+def select_frames(
+    candidates: str,
+    committee: str,
+    count: int,
+    split_dir: str,
+    out: str,
+    template: str | None,
+    non_periodic: bool,
+    threshold: float | None,
+    pool_factor: int,
+    labeler: str,
+    into: str,
+    force: bool,
+) -> None:
+    """Active learning: select the N most uncertain, mutually distinct structures of CANDIDATES, label
+    them and write the split --out = --split plus these frames (the input split is not modified).
+
+    CANDIDATES: i-PI's <ffcommittee> active_output (needs --template), an i-PI xyz trajectory, or any
+    ase-readable file. Uncertainty: the committee's energy spread; distinctness: farthest-point
+    sampling on the first member's embedded densities.
+
+    \b
+    Example:
+      reann-data select ch4.active --template init.xyz --non-periodic --committee run/committee.pt \\
+          --n 8 --labeler gfn2-xtb --split round0 --out round1
+    """
+    from ..data.labelers import make_labeler
+    from ..data.split import append_to_split, sha256_of
+    from ..data.trajectory import read_candidates
+    from ..model import Committee, ModelFileError, load_model
+    from ..train.active import label_frames, score_candidates
+    from ..train.active import select as select_indices
+
+    inputs = [path for path in (candidates, committee, template, split_dir) if path is not None]
+    check_output(out, inputs, force=force, directory=True)  # before any labelling
+    symbols = None
+    if template is not None:
+        import ase.io
+
+        symbols = ase.io.read(template, index=0).get_chemical_symbols()  # type: ignore[union-attr]
+    try:
+        model = load_model(committee)
+    except ModelFileError as error:
+        raise DataError(str(error)) from None
+    if not isinstance(model, Committee):
+        raise DataError(f"{committee} is a single model; active learning needs a committee")
+    frames = read_candidates(candidates, symbols, periodic=not non_periodic)
+    scores = score_candidates(model, frames)
+    chosen = select_indices(scores, count, threshold, pool_factor)
+    above = int((scores.spread > threshold).sum()) if threshold is not None else len(frames)
+    click.echo(
+        f"{len(frames)} candidates, spread {scores.spread.min():.3g} to {scores.spread.max():.3g} eV"
+        + (f", {above} above {threshold:g} eV" if threshold is not None else "")
+        + f"; selected {len(chosen)}"
+    )
+    if not chosen:
+        raise DataError("no candidate is above the threshold: nothing to label (the split is unchanged)")
+    labelled = label_frames([frames[k] for k in chosen], make_labeler(labeler), echo=click.echo)
+    provenance = {
+        "candidates": {"name": Path(candidates).name, "sha256": sha256_of(candidates), "count": len(frames)},
+        "committee": {"name": Path(committee).name, "sha256": sha256_of(committee)},
+        "selection": {"n": count, "threshold_eV": threshold, "pool_factor": pool_factor},
+        "candidate_indices": [int(atoms.info["candidate_index"]) for atoms in labelled],
+        "spread_eV": [float(scores.spread[k]) for k in chosen],
+        "labeler": make_labeler(labeler).description(),
+    }
+    manifest = append_to_split(split_dir, labelled, out, into=into, provenance=provenance, force=force)
+    click.echo(
+        f"wrote {out}: {len(labelled)} labelled frames appended to {into} "
+        f"({manifest['splits'][into]['count']} frames), round {len(manifest['active_learning'])}"
+    )

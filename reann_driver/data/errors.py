@@ -12,6 +12,10 @@ class DataError(UserError, ValueError):
     file that cannot be used for training)."""
 
 
+class OutputExistsError(DataError, FileExistsError):
+    """An output exists and ``--force`` was not given."""
+
+
 class DataFormatError(DataError):
     """A file that cannot be parsed; the message names the file and the line or frame."""
 

@@ -34,7 +34,7 @@ from .formats import extxyz
 from .formats.base import numbered_lines
 from .frames import make_frame, standard_copy
 from .labelers import Labeler, LabelingFailed, make_labeler
-from .output import atomic_file, refuse_overwrite
+from .output import atomic_file, check_output
 from .units import CODATA_2018
 
 AVOGADRO = CODATA_2018["_Nav"]
@@ -157,7 +157,13 @@ class GenerationReport:
 
 def label_structure(plan: Plan, labeler: Labeler, index: int) -> Atoms | str:
     """The labelled standard frame for ``index``, or the reason labelling failed."""
-    structure = plan.structure(index)
+    info = {"config_type": plan.mode, "source": plan.source, "source_index": index}
+    return labelled_frame(plan.structure(index), labeler, info)
+
+
+def labelled_frame(structure: Atoms, labeler: Labeler, info: dict[str, Any]) -> Atoms | str:
+    """``structure`` as a standard frame with the labeler's energy, forces (and stress) and ``info``,
+    or the reason labelling failed."""
     try:
         labels = labeler.label(structure)
     except LabelingFailed as failure:
@@ -173,8 +179,7 @@ def label_structure(plan: Plan, labeler: Labeler, index: int) -> Atoms | str:
         energy=labels.energy,
         forces=labels.forces,
         stress=labels.stress,
-        info={"config_type": plan.mode, "source": plan.source, "source_index": index}
-        | ({"label_note": labels.note} if labels.note else {}),
+        info=info | ({"label_note": labels.note} if labels.note else {}),
     )
 
 
@@ -261,8 +266,8 @@ def generate(
     ``make_labeler(plan.labeler)``; ``workers > 1`` runs labelers in separate processes."""
     target = Path(output)
     report_path = target.with_suffix(".json")
-    refuse_overwrite(target, force)
-    refuse_overwrite(report_path, force)
+    check_output(target, force=force)
+    check_output(report_path, force=force)
     plan.check()
     labeler = labeler or make_labeler(plan.labeler)
 

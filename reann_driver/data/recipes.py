@@ -27,8 +27,8 @@ REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
 @dataclass(frozen=True)
 class SplitRule:
     """Sizes of the splits: a float in (0, 1) is a fraction of the frames, an int a count; ``train=None``
-    takes every frame not in test or val. ``subsets`` are nested learning-curve subsets of train (the
-    first N frames of the seeded training order)."""
+    takes every frame not in test or val. No split may be empty. ``subsets`` are nested learning-curve
+    subsets of train (the first N frames of the seeded training order)."""
 
     test: float | int = 0.1
     val: float | int = 0.1
@@ -52,8 +52,15 @@ class SplitRule:
 
         test, val = size(self.test, "test"), size(self.val, "val")
         train = frames - test - val if self.train is None else size(self.train, "train")
-        if test + val + train > frames:
-            raise DataError(f"the split asks for {test} + {val} + {train} frames but the source has {frames}")
+        if test + val + max(train, 0) > frames or train < 0:
+            asked = f"{test} test + {val} val" + ("" if self.train is None else f" + {train} train")
+            raise DataError(f"the split asks for {asked} frames but the source has {frames}")
+        for name, count in (("test", test), ("val", val), ("train", train)):
+            if count == 0:
+                raise DataError(
+                    f"the {name} split would be empty ({name}={getattr(self, name)!r} of {frames} frames); "
+                    "give it at least one frame"
+                )
         if self.subsets and max(self.subsets) > train:
             raise DataError(
                 f"learning-curve subset of {max(self.subsets)} frames exceeds the {train} training frames"

@@ -14,6 +14,7 @@ import contextlib
 import hashlib
 import json
 import os
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from importlib import metadata
@@ -25,11 +26,12 @@ import numpy as np
 from . import formats
 from .errors import DataError
 from .formats import extxyz
-from .output import atomic_directory
+from .output import atomic_directory, check_output
 from .recipes import Recipe, recipe_from_dict
 from .stats import DatasetStatistics
 from .validate import frame_errors
 
+APPENDED = -1  # source_index of frames appended by active learning (they come from no source frame)
 MANIFEST_FORMAT = "reann-driver/split-manifest"
 MANIFEST_VERSION = 1
 SPLITS = ("train", "val", "test")
@@ -100,6 +102,7 @@ def split_dataset(
     source_path = Path(source)
     if not source_path.exists():
         raise DataError(f"{source_path} does not exist")
+    check_output(out, [source_path], force=force, directory=True)
     fmt = recipe.format or formats.detect_format(source_path)
     recipe = replace(recipe, format=fmt)
     checksum = sha256_of(source_path)
@@ -236,7 +239,34 @@ def load_manifest(folder: str | os.PathLike[str]) -> dict[str, Any]:
         raise DataError(f"{path}: not valid JSON: {error}") from None
     if not isinstance(manifest, dict) or manifest.get("format") != MANIFEST_FORMAT:
         raise DataError(f"{path} is not a reann-driver split manifest")
+    problem = _manifest_problem(manifest)
+    if problem:
+        raise DataError(f"{path}: incomplete split manifest: {problem}")
     return manifest
+
+
+def _manifest_problem(manifest: dict[str, Any]) -> str | None:
+    """What ``verify_split`` needs and the manifest lacks (None when it is complete)."""
+    entry_keys = ("file", "sha256", "indices", "count")
+    splits = manifest.get("splits")
+    if not isinstance(splits, dict):
+        return "no 'splits' section"
+    for name in SPLITS:
+        entry = splits.get(name)
+        if not isinstance(entry, dict) or any(key not in entry for key in entry_keys):
+            return f"'splits.{name}' needs {', '.join(entry_keys)}"
+    subsets = manifest.get("train_subsets", {})
+    if not isinstance(subsets, dict) or not all(
+        isinstance(entry, dict) and ("file" not in entry or all(key in entry for key in entry_keys))
+        for entry in subsets.values()
+    ):
+        return f"each 'train_subsets' entry with a file needs {', '.join(entry_keys)}"
+    source = manifest.get("source")
+    if not isinstance(source, dict) or "sha256" not in source or "frames" not in source:
+        return "'source' needs sha256 and frames"
+    if not isinstance(manifest.get("recipe"), dict):
+        return "no 'recipe' section"
+    return None
 
 
 def verify_split(folder: str | os.PathLike[str], source: str | os.PathLike[str] | None = None) -> list[str]:
@@ -247,6 +277,17 @@ def verify_split(folder: str | os.PathLike[str], source: str | os.PathLike[str] 
     """
     root = Path(folder)
     manifest = load_manifest(root)
+    try:
+        return _verify(root, manifest, source)
+    except DataError:
+        raise
+    except (KeyError, TypeError, ValueError) as error:
+        raise DataError(
+            f"{root / 'manifest.json'}: malformed split manifest ({type(error).__name__}: {error})"
+        ) from None
+
+
+def _verify(root: Path, manifest: dict[str, Any], source: str | os.PathLike[str] | None) -> list[str]:
     problems: list[str] = []
     entries = [(name, manifest["splits"][name]) for name in SPLITS]
     entries += [
@@ -266,7 +307,7 @@ def verify_split(folder: str | os.PathLike[str], source: str | os.PathLike[str] 
         except Exception as error:
             problems.append(f"{name}: {file.name} is unreadable: {error}")
             continue
-        if indices != list(entry["indices"]):
+        if [i for i in indices if i != APPENDED] != list(entry["indices"]):
             problems.append(f"{name}: the source indices in {file.name} differ from the manifest")
         if len(indices) != entry["count"]:
             problems.append(f"{name}: {len(indices)} frames, manifest says {entry['count']}")
@@ -285,3 +326,76 @@ def verify_split(folder: str | os.PathLike[str], source: str | os.PathLike[str] 
             if expected != list(manifest["splits"][name]["indices"]):
                 problems.append(f"{name}: the seeded selection does not reproduce the manifest's indices")
     return problems
+
+
+def append_to_split(
+    split_dir: str | os.PathLike[str],
+    frames: list[Any],
+    out: str | os.PathLike[str],
+    *,
+    into: str = "train",
+    provenance: dict[str, Any] | None = None,
+    force: bool = False,
+) -> dict[str, Any]:
+    """Write the split folder ``out``: a copy of ``split_dir`` with labelled ``frames`` appended to its
+    ``into`` split, the manifest updated (count, sha256, statistics, and an ``active_learning`` entry
+    with ``provenance``); returns the new manifest.
+
+    The input folder is never modified: ``out`` must be another folder (or, with ``force``, the same
+    one, replaced atomically). It must match its manifest, and the frames' elements must be the
+    split's.
+    """
+    source, target = Path(split_dir), Path(out)
+    if into not in SPLITS:
+        raise DataError(f"cannot append to {into!r}; choose one of {', '.join(SPLITS)}")
+    manifest = load_manifest(source)
+    problems = verify_split(source)
+    if problems:
+        raise DataError(f"{source} does not match its manifest ({problems[0]}); refusing to extend it")
+    if not frames:
+        raise DataError("no labelled frames to append")
+    elements = {e for name in SPLITS for e in _elements(manifest["splits"][name]["statistics"]["formulas"])}
+    for index, atoms in enumerate(frames):
+        foreign = set(atoms.get_chemical_symbols()) - elements
+        if foreign:
+            raise DataError(
+                f"frame {index} contains {sorted(foreign)}, which the split {source} does not "
+                f"({sorted(elements)}): a file from another system?"
+            )
+        problems_of_frame = frame_errors(atoms)
+        if problems_of_frame:
+            raise DataError(f"frame {index}: {'; '.join(m for _, m in problems_of_frame)}")
+    if target.resolve() == source.resolve() and not force:
+        raise DataError(f"{target} is the input split; give another --out (or --force to replace it)")
+    rounds = manifest.setdefault("active_learning", [])
+    entry = manifest["splits"][into]
+    with atomic_directory(target, force or target.resolve() == source.resolve()) as folder:
+        for file in source.iterdir():
+            if file.is_file():
+                shutil.copy2(file, folder / file.name)
+        with open(folder / entry["file"], "a", encoding="utf-8") as stream:
+            for atoms in frames:
+                copy = atoms.copy()
+                copy.calc = atoms.calc
+                copy.info.update(source_index=APPENDED, active_learning_round=len(rounds) + 1)
+                stream.write(extxyz.format_frame(copy))
+        statistics = DatasetStatistics()
+        for record in extxyz.iter_records(folder / entry["file"]):
+            statistics.add(record.parse())
+        entry.update(
+            count=entry["count"] + len(frames),
+            sha256=sha256_of(folder / entry["file"]),
+            statistics=_split_statistics(statistics),
+        )
+        rounds.append({"round": len(rounds) + 1, "split": into, "count": len(frames), **(provenance or {})})
+        (folder / "manifest.json").write_text(
+            json.dumps(manifest, indent=1, sort_keys=True) + "\n", encoding="utf-8"
+        )
+    return manifest
+
+
+def _elements(formulas: Any) -> set[str]:
+    """Elements of the formulas a manifest's statistics list (a mapping or list of formulas)."""
+    from ase.symbols import string2symbols
+
+    return {symbol for formula in formulas for symbol in string2symbols(formula)}

@@ -11,13 +11,17 @@ import math
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 from ase import Atoms
 from vesin import ase_neighbor_list as neighbor_list
 
+from ..geometry import neighbour_list_problem
+from .errors import DataError
 from .frames import frame_energy, frame_forces
+from .output import atomic_file, check_output
 
 
 @dataclass
@@ -125,6 +129,11 @@ class DatasetStatistics:
                 self.values["force"].extend(forces.reshape(-1).tolist())
 
         if self.cutoff is not None and count:
+            problem = neighbour_list_problem(atoms.positions, atoms.cell.array, atoms.pbc, self.cutoff)
+            if problem is not None:
+                index = atoms.info.get("source_index", self.frames - 1)
+                where = f"{atoms.info.get('source', 'frame')}: frame {index}"
+                raise DataError(f"{where}: cannot count neighbours: {problem[1]} (see reann-data validate)")
             (centres,) = neighbor_list("i", atoms, self.cutoff)
             per_atom = np.bincount(centres, minlength=count)
             for value in per_atom:
@@ -198,8 +207,16 @@ def dataset_statistics(frames: Iterable[Atoms], **options: Any) -> DatasetStatis
     return statistics
 
 
-def plot_histograms(statistics: DatasetStatistics, path: str) -> None:
-    """Histograms of energy per atom, force components and neighbour counts, as one PNG."""
+def check_plot_output(path: str, inputs: Iterable[str], force: bool = False) -> None:
+    """Refuse a plot file that is not a ``.png`` or that ``check_output`` refuses."""
+    if Path(path).suffix.lower() != ".png":
+        raise DataError(f"the plot is a PNG image: give a file name ending in .png, not {path!r}")
+    check_output(path, inputs, force=force)
+
+
+def plot_histograms(statistics: DatasetStatistics, path: str, force: bool = False) -> None:
+    """Histograms of energy per atom, force components and neighbour counts, as one PNG written
+    atomically (an existing ``path`` is replaced only with ``force``)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -220,5 +237,6 @@ def plot_histograms(statistics: DatasetStatistics, path: str) -> None:
         axis.set_xlabel(label)
         axis.set_ylabel("count")
     figure.tight_layout()
-    figure.savefig(path, dpi=120)
+    with atomic_file(path, force=force) as temporary:
+        figure.savefig(temporary, dpi=120, format="png")
     plt.close(figure)

@@ -1,7 +1,8 @@
 """Checks of standard frames: each problem is reported with its frame number, as an error or a warning.
 
 Errors (non-zero exit of ``reann-data validate``): non-finite values, missing energy or forces, force
-arrays of the wrong shape, degenerate periodic cells, atoms closer than ``min_distance``.
+arrays of the wrong shape, forces beyond an absolute bound, degenerate periodic cells, structures too
+large for a neighbour list, atoms closer than ``min_distance``.
 Warnings: duplicate frames, force arrays that are all zero (placeholders of energy-only data), force and
 energy outliers (robust z-score), values that look like the wrong units.
 """
@@ -18,6 +19,7 @@ import numpy as np
 from ase import Atoms
 from vesin import ase_neighbor_list as neighbor_list
 
+from ..geometry import neighbour_list_problem
 from .frames import frame_energy, frame_forces, frame_stress
 
 ERROR = "error"
@@ -42,16 +44,11 @@ def frame_errors(
     count = len(atoms)
     if count == 0:
         problems.append(("empty", "frame has no atoms"))
-    if not np.all(np.isfinite(atoms.positions)):
-        problems.append(("non-finite", "non-finite positions"))
-    if not np.all(np.isfinite(atoms.cell.array)):
+    geometry = neighbour_list_problem(atoms.positions, atoms.cell.array, atoms.pbc, min_distance)
+    if geometry is not None:
+        problems.append(geometry)
+    elif not np.all(np.isfinite(atoms.cell.array)):
         problems.append(("non-finite", "non-finite cell"))
-    elif atoms.pbc.all() and abs(atoms.cell.volume) < 1e-6:
-        problems.append(("cell", "periodic frame with a degenerate (zero-volume) cell"))
-    elif atoms.pbc.any() and any(
-        np.linalg.norm(atoms.cell.array[axis]) < 1e-6 for axis in np.flatnonzero(atoms.pbc)
-    ):
-        problems.append(("cell", "periodic direction with a zero cell vector"))
     energy = frame_energy(atoms)
     if energy is None:
         problems.append(("missing-energy", "no energy"))
@@ -132,10 +129,12 @@ def validate_frames(
     require_forces: bool = True,
     min_distance: float = 0.5,
     outlier_threshold: float = 10.0,
+    max_force: float = 1e4,
 ) -> ValidationReport:
     """Check every frame; duplicates and outliers are found across the whole set.
 
-    Frames are numbered by their position in ``frames`` (0-based).
+    Frames are numbered by their position in ``frames`` (0-based). An atomic force beyond ``max_force``
+    (eV/Å) is an error in any frame (the outlier test needs at least five frames).
     """
     report = ValidationReport()
     seen: dict[bytes, int] = {}
@@ -165,8 +164,9 @@ def validate_frames(
             and len(atoms)
             and np.all(np.isfinite(forces))
         ):
+            with np.errstate(over="ignore"):
+                largest = float(np.linalg.norm(forces, axis=1).max())
             max_forces[0].append(position)
-            max_forces[1].append(float(np.linalg.norm(forces, axis=1).max()))
             if len(atoms) > 1 and not forces.any():
                 report.issues.append(
                     Issue(
@@ -177,6 +177,10 @@ def validate_frames(
                         "file)? reann train then fits the energies only",
                     )
                 )
+            max_forces[1].append(largest)
+            if largest > max_force:
+                message = f"largest atomic force {largest:.6g} eV/Å exceeds {max_force:g} eV/Å (wrong units?)"
+                report.issues.append(Issue(position, ERROR, "force-bound", message))
         energy = frame_energy(atoms)
         if energy is not None and math.isfinite(energy) and len(atoms):
             energies[0].append(position)
@@ -216,15 +220,17 @@ def unit_warnings(frames: Iterable[Atoms], sample: int = 20) -> list[str]:
         if position >= sample:
             break
         hydrogens = np.flatnonzero(atoms.numbers == 1)
-        if len(atoms) > 1 and len(hydrogens):
+        usable = neighbour_list_problem(atoms.positions, atoms.cell.array, atoms.pbc, 3.0) is None
+        if usable and len(atoms) > 1 and len(hydrogens):
             first, distances = neighbor_list("id", atoms, 3.0)
             near_hydrogen = distances[np.isin(first, hydrogens)]
             if len(near_hydrogen):
                 nearest_h.append(float(near_hydrogen.min()))
         forces = frame_forces(atoms)
         if forces is not None and forces.size and np.all(np.isfinite(forces)):
-            force_rms.append(float(np.sqrt(np.mean(forces**2))))
-        if atoms.pbc.all() and len(atoms):
+            with np.errstate(over="ignore"):
+                force_rms.append(float(np.sqrt(np.mean(forces**2))))
+        if usable and atoms.pbc.all() and len(atoms):
             big_cells.append(abs(atoms.cell.volume) / len(atoms))
     warnings = []
     if nearest_h and np.median(nearest_h) > 1.65:

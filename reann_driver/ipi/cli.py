@@ -2,17 +2,54 @@
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import click
 
 from ..cli.common import Command, debugging
 from ..errors import is_user_error
 
+if TYPE_CHECKING:
+    from .client import Address
+    from .evaluator import BatchEvaluator
+
 EXIT_ERROR = 1  # bad model, template or structure
 EXIT_CONNECTION_LOST = 3  # i-PI went away without sending EXIT
+EXIT_SIGNAL = 128  # + the signal number (SIGINT 130, SIGTERM 143), as a shell reports it
+
+
+class Stopped(Exception):
+    """SIGTERM or SIGINT arrived: the driver leaves after closing the connection properly."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _stop(signum: int, _frame: object) -> None:
+    for other in (signal.SIGTERM, signal.SIGINT):  # a second signal ends the process at once
+        signal.signal(other, signal.SIG_DFL)
+    raise Stopped(signum)
+
+
+@contextlib.contextmanager
+def _stop_on_signals() -> Iterator[None]:
+    """Turn SIGTERM and SIGINT into ``Stopped`` while serving (the previous handlers are restored)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {signum: signal.signal(signum, _stop) for signum in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def _print_plugin_path(context: click.Context, _parameter: click.Parameter, value: bool) -> None:
@@ -25,7 +62,14 @@ def _print_plugin_path(context: click.Context, _parameter: click.Parameter, valu
     cls=Command, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100}
 )
 @click.option(
-    "--model", "model_path", required=True, type=click.Path(dir_okay=False), help="REANN model file."
+    "--model",
+    "model_paths",
+    required=True,
+    multiple=True,
+    type=click.Path(dir_okay=False),
+    help="REANN model file or committee file; repeat it (--model a.pt --model b.pt ...) to serve the "
+    "models as a committee: i-PI gets the mean, and per-member values as the JSON extras "
+    'committee_pot/committee_force/committee_virial that <ffcommittee parse_json="true"> reads.',
 )
 @click.option(
     "--template",
@@ -74,6 +118,13 @@ def _print_plugin_path(context: click.Context, _parameter: click.Parameter, valu
     help="Seconds to keep retrying while i-PI is not listening yet.",
 )
 @click.option(
+    "--handshake-timeout",
+    type=click.FloatRange(0, min_open=True),
+    default=30.0,
+    show_default=True,
+    help="Seconds to wait for i-PI's first message after connecting (i-PI speaks at once).",
+)
+@click.option(
     "--plugin-path",
     is_flag=True,
     expose_value=False,
@@ -82,7 +133,7 @@ def _print_plugin_path(context: click.Context, _parameter: click.Parameter, valu
     help="Print the path of the i-PI PES plugin file (for <pes_path> or i-pi-py_driver -P) and exit.",
 )
 def main(
-    model_path: str,
+    model_paths: tuple[str, ...],
     template: str,
     unix_address: str | None,
     host: str | None,
@@ -94,19 +145,22 @@ def main(
     extras: bool,
     skin: float,
     wait: float,
+    handshake_timeout: float,
 ) -> None:
     """Connect to a running i-PI and serve REANN energies, forces and virials until i-PI says EXIT.
 
     Batched <ffsocket>s (i-PI >= 3.3, <batch_size>N</batch_size>) are evaluated N structures at a time in
-    one model call. Exit codes: 0 after EXIT, 1 bad model/template/structure, 2 usage, 3 connection lost.
+    one model call. Several --model files (or one committee file) are served as a committee for
+    <ffcommittee parse_json="true">. Exit codes: 0 after EXIT, 1 bad model/template/structure/result,
+    2 usage, 3 connection lost, 130/143 stopped by SIGINT/SIGTERM. However the driver leaves, it closes
+    the socket so that i-PI drops it cleanly and gives its pending request to the next driver that connects.
     """
     if unix_address and (host or port):
         raise click.UsageError("give either --unix or --host/--port, not both")
     if not unix_address and port is None:
         raise click.UsageError("give --unix ADDRESS (unix socket) or --port PORT [--host HOST] (inet socket)")
     from ..memory import keep_freed_memory  # torch and i-PI load only once the arguments are fine
-    from . import protocol
-    from .client import Address, connect, serve, unix_socket_path
+    from .client import Address, unix_socket_path
     from .evaluator import BatchEvaluator
 
     if unix_address:
@@ -118,7 +172,7 @@ def main(
     keep_freed_memory()  # large batches: reuse freed heap instead of page-faulting fresh memory each step
     try:
         evaluator = BatchEvaluator.from_files(
-            model_path,
+            model_paths,
             template,
             periodic=not non_periodic,
             device=device,
@@ -129,27 +183,48 @@ def main(
     except Exception as error:
         _fail_on_user_error(error, EXIT_ERROR)
 
+    from ..model import Committee
+
     _log(f"waiting for i-PI to listen at {address} (for up to {wait:g} s, --wait)")
+    members = f"committee of {len(evaluator.model)}" if isinstance(evaluator.model, Committee) else "model"
+    mode = f"{members} on {evaluator.device} ({dtype}), {'non-periodic' if non_periodic else 'periodic'}"
+    with _stop_on_signals():
+        _connect_and_serve(address, evaluator, wait, handshake_timeout, mode)
+
+
+def _connect_and_serve(
+    address: Address, evaluator: BatchEvaluator, wait: float, handshake_timeout: float, mode: str
+) -> None:
+    from . import protocol
+    from .client import close_connection, connect, serve
+    from .evaluator import ModelOutputError, StructureError, TemplateError
+
     try:
         sock = connect(address, wait=wait)
     except OSError as error:
         _fail(f"error: {error}", EXIT_ERROR)
-    _log(
-        f"connected to i-PI at {address}: {evaluator.n_atoms} atoms, model on {evaluator.device} "
-        f"({dtype}), {'non-periodic' if non_periodic else 'periodic'}"
-    )
+    except Stopped as stop:
+        _fail(f"stopped by {stop} before connecting", EXIT_SIGNAL + stop.signum)
+    _log(f"connected to {address}: {evaluator.n_atoms} atoms, {mode}")
     try:
-        with sock:
-            session = serve(sock, evaluator, log=_log)
+        session = serve(sock, evaluator, log=_log, handshake_timeout=handshake_timeout)
     except protocol.ConnectionClosed as error:
         _fail(
             f"error: {error} without sending EXIT (did i-PI stop or crash?); driver stops",
             EXIT_CONNECTION_LOST,
         )
-    except protocol.ProtocolError as error:
-        _fail(f"error: {error}", EXIT_ERROR)
-    except Exception as error:
+    except Stopped as stop:
+        _fail(
+            f"stopped by {stop}; the connection was closed so that i-PI can give its request to another "
+            "driver",
+            EXIT_SIGNAL + stop.signum,
+        )
+    except (TemplateError, StructureError, ModelOutputError, protocol.ProtocolError) as error:
+        _fail(f"error: {error}; driver stops", EXIT_ERROR)
+    except Exception as error:  # a user error in one line; a bug (or --debug) with its traceback
         _fail_on_user_error(error, EXIT_ERROR)
+    finally:
+        close_connection(sock)
     per_request = 1e3 * session.seconds_evaluating / max(session.n_requests, 1)
     _log(
         f"i-PI sent EXIT: {session.n_structures} structures in {session.n_requests} requests, "

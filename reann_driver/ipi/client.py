@@ -8,7 +8,9 @@ evaluated at once (all N structures in one model call) and the answer to GETFORC
 
 from __future__ import annotations
 
+import os
 import socket
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -37,8 +39,18 @@ def unix_socket_path(address: str, prefix: str = "/tmp/ipi_") -> str:
     return address if "/" in address else prefix + address
 
 
+#: Longest unix socket path the kernel accepts (``sun_path`` holds 108 bytes on Linux, 104 elsewhere,
+#: including the terminating NUL).
+UNIX_PATH_MAX = 107 if sys.platform.startswith("linux") else 103
+
+
 def connect(address: Address, wait: float = 60.0, poll_interval: float = 0.1) -> socket.socket:
     """Connect to i-PI, retrying for up to ``wait`` seconds while the server is not up yet."""
+    if address.unix_path and len(os.fsencode(address.unix_path)) > UNIX_PATH_MAX:
+        raise ConnectionError(
+            f"unix socket path {address.unix_path!r} is {len(os.fsencode(address.unix_path))} bytes, "
+            f"longer than the {UNIX_PATH_MAX} a unix socket allows: use a shorter address or --sockets-prefix"
+        )
     deadline = time.monotonic() + wait
     while True:
         if address.unix_path:
@@ -54,6 +66,12 @@ def connect(address: Address, wait: float = 60.0, poll_interval: float = 0.1) ->
         except (FileNotFoundError, ConnectionRefusedError) as error:
             sock.close()
             if time.monotonic() >= deadline:
+                if address.unix_path and isinstance(error, ConnectionRefusedError):
+                    raise ConnectionError(
+                        f"{address.unix_path} exists but nobody listens on it after {wait:g} s: a socket "
+                        "file left by an i-PI that was killed; delete it (and check that no i-PI is still "
+                        "starting), then start i-PI again"
+                    ) from None
                 raise ConnectionError(
                     f"no i-PI server at {address} after {wait:g} s ({error.strerror}); "
                     "start i-PI first and check the <ffsocket> address/port"
@@ -62,6 +80,32 @@ def connect(address: Address, wait: float = 60.0, poll_interval: float = 0.1) ->
         except OSError:
             sock.close()
             raise
+
+
+class HandshakeTimeout(protocol.ProtocolError):
+    """The peer accepted the connection but did not speak i-PI's protocol in time."""
+
+
+def close_connection(sock: socket.socket, linger: float = 2.0) -> None:
+    """Close ``sock`` so that i-PI sees an orderly end of stream, never a reset.
+
+    Closing a socket with unread bytes pending makes the kernel reset the connection, and i-PI 3.3's
+    polling thread dies on the ConnectionResetError (i-PI then hangs: a new driver is never served).
+    So the driver first shuts down its sending side (i-PI reads end-of-file, drops this client and
+    queues its request again), then reads and discards whatever i-PI still sends until i-PI closes
+    its side or ``linger`` seconds pass, and only then closes.
+    """
+    try:
+        sock.shutdown(socket.SHUT_WR)
+        deadline = time.monotonic() + linger
+        while (remaining := deadline - time.monotonic()) > 0:
+            sock.settimeout(remaining)
+            if not sock.recv(1 << 16):
+                break
+    except OSError:  # already reset or closed by i-PI, or the linger time is up
+        pass
+    finally:
+        sock.close()
 
 
 @dataclass
@@ -95,16 +139,34 @@ def serve(
     sock: socket.socket,
     evaluator: BatchEvaluator,
     log: Callable[[str], None] | None = None,
+    handshake_timeout: float | None = None,
 ) -> Session:
     """Answer i-PI's requests on ``sock`` until EXIT (returns) or until the connection closes
-    (``protocol.ConnectionClosed``). Errors in the structures i-PI sends propagate unchanged."""
+    (``protocol.ConnectionClosed``). Errors in the structures i-PI sends propagate unchanged.
+
+    i-PI speaks first (STATUS) as soon as it accepts a driver: when nothing arrives within
+    ``handshake_timeout`` seconds the peer is not i-PI (``HandshakeTimeout``). Sizes announced by i-PI
+    (INIT length, batch_size, atom count) are checked before any buffer is sized from them.
+    """
     session = Session()
     started = time.perf_counter()
     initialised = False
     reply: bytes | None = None
     try:
+        sock.settimeout(handshake_timeout)
+        try:
+            first: bytes | None = protocol.receive_exactly(sock, protocol.HEADER_LENGTH)
+        except TimeoutError:
+            raise HandshakeTimeout(
+                f"the server accepted the connection but sent no i-PI message in {handshake_timeout:g} s: "
+                "is it i-PI? (check the address or port)"
+            ) from None
+        if first not in (protocol.STATUS, protocol.INIT, protocol.POSDATA):
+            raise protocol.ProtocolError(f"the server's first message {first!r} is not i-PI's: is it i-PI?")
+        sock.settimeout(None)
         while True:
-            message = protocol.receive_exactly(sock, protocol.HEADER_LENGTH)
+            message = first or protocol.receive_exactly(sock, protocol.HEADER_LENGTH)
+            first = None
             if message == protocol.STATUS:
                 if not initialised:
                     sock.sendall(protocol.NEEDINIT)
@@ -113,6 +175,7 @@ def serve(
             elif message == protocol.INIT:
                 _, session.init_string = protocol.receive_init(sock)
                 session.batch_size = protocol.parse_batch_size(session.init_string)
+                protocol.check_batch(session.batch_size, evaluator.n_atoms)
                 initialised = True
                 if log:
                     log(f"i-PI initialised the driver (batch size {session.batch_size})")
@@ -120,7 +183,11 @@ def serve(
                 if reply is not None:
                     raise protocol.ProtocolError("POSDATA received before the previous forces were collected")
                 initialised = True  # a server that never sends INIT gets single-structure answers
-                structures = protocol.receive_posdata(sock, session.batch_size)
+                try:
+                    structures = protocol.receive_posdata(sock, session.batch_size, evaluator.n_atoms)
+                except protocol.AtomCountError as error:
+                    evaluator.check_atom_count(error.sent)  # the template's message
+                    raise
                 n_real = real_structures(structures)
                 tick = time.perf_counter()
                 results = evaluator.evaluate(structures.cells[:n_real], structures.positions[:n_real])

@@ -4,6 +4,11 @@ i-PI works in atomic units (Bohr, Hartree) with the cell h holding lattice vecto
 model works in Å and eV with lattice vectors as rows. The conversion factors come from
 ``ipi.utils.units`` so that numbers round-trip exactly through i-PI's own output conversions.
 All N structures of a request become ONE flat graph and ONE forward + backward pass.
+
+A committee returns the members' mean and, for i-PI's ``<ffcommittee parse_json="true">``, the
+per-member values as JSON extras: ``committee_pot`` [K] (Hartree), ``committee_force`` [K][3 n_atoms]
+(Hartree/Bohr, atom-major) and ``committee_virial`` [K][9] (Hartree, row-major, oriented as the
+virial on the wire; zeros for a non-periodic run).
 """
 
 from __future__ import annotations
@@ -18,7 +23,8 @@ import torch
 from ipi.utils.units import unit_to_internal, unit_to_user
 
 from reann_driver.errors import UserError
-from reann_driver.model import REANN, build_graph, load_model, species_indices
+from reann_driver.geometry import neighbour_list_problem
+from reann_driver.model import REANN, Committee, build_graph, load_committee, species_indices
 from reann_driver.model.runtime import dtype_from_name, inference_copy, resolve_device, to_numpy
 
 from .static import CapturedCall, StaticNeighbours
@@ -34,6 +40,10 @@ class TemplateError(UserError, ValueError):
 
 class StructureError(UserError, ValueError):
     """i-PI sent a structure the model cannot evaluate (non-finite positions, singular cell, ...)."""
+
+
+class ModelOutputError(ValueError):
+    """The model gave a non-finite energy, force or virial: it is never sent to i-PI."""
 
 
 @dataclass(frozen=True)
@@ -63,10 +73,10 @@ def read_template_symbols(path: str | os.PathLike[str]) -> list[str]:
 
 
 class BatchEvaluator:
-    """Evaluate a REANN model on batches of structures that share the template's atoms.
+    """Evaluate a REANN model or committee on batches of structures that share the template's atoms.
 
     Args:
-        model: the REANN model.
+        model: the REANN model or committee.
         symbols: chemical symbol of every atom, in i-PI's atom order.
         periodic: use the cell i-PI sends (3D periodic, virials from the strain derivative); with
             ``False`` the box is ignored (gas-phase molecules) and the virial is returned as zero.
@@ -76,14 +86,14 @@ class BatchEvaluator:
         template_name: how error messages name the template.
         skin: neighbour-list skin in Å: the neighbour slots are kept between calls and rebuilt only when
             an atom moved more than skin / 2 (``reann_driver.ipi.static``); ``None`` builds a fresh
-            neighbour list for every call.
+            neighbour list for every call (as committees always do).
         cuda_graphs: on CUDA with kept slots, replay each request as one CUDA graph (recorded again
             only when the buffers change shape).
     """
 
     def __init__(
         self,
-        model: REANN,
+        model: REANN | Committee,
         symbols: Sequence[str],
         periodic: bool = True,
         device: str | torch.device = "cpu",
@@ -95,7 +105,10 @@ class BatchEvaluator:
     ) -> None:
         self.device = resolve_device(device)
         self.dtype = dtype_from_name(dtype)
-        self.model = inference_copy(model, self.device, self.dtype)
+        if isinstance(model, REANN):
+            self.model: REANN | Committee = inference_copy(model, self.device, self.dtype)
+        else:
+            self.model = model.to(device=self.device, dtype=self.dtype).eval()
         self.periodic = periodic
         self.extras = extras
         self.template_name = template_name
@@ -107,7 +120,7 @@ class BatchEvaluator:
         self.neighbours = None
         self.cuda_graphs = cuda_graphs and self.device.type == "cuda"
         self._captured: CapturedCall | None = None
-        if skin is not None:
+        if skin is not None and isinstance(model, REANN):  # a committee builds its own slots per member
             self.neighbours = StaticNeighbours(
                 self.species, len(model.species), model.cutoff, skin, periodic, self.device, self.dtype
             )
@@ -115,7 +128,7 @@ class BatchEvaluator:
     @classmethod
     def from_files(
         cls,
-        model_path: str | os.PathLike[str],
+        model_path: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
         template_path: str | os.PathLike[str],
         periodic: bool = True,
         device: str | torch.device = "cpu",
@@ -123,8 +136,10 @@ class BatchEvaluator:
         extras: bool = False,
         skin: float | None = DEFAULT_SKIN,
     ) -> BatchEvaluator:
-        """Load the model file (``ModelFileError`` if it is not one) and the template's symbols."""
-        model = load_model(model_path)
+        """Load the model file, the committee file or several model files forming a committee
+        (``ModelFileError`` if they are not) and the template's symbols."""
+        paths = [model_path] if isinstance(model_path, str | os.PathLike) else list(model_path)
+        model = load_committee(paths)
         symbols = read_template_symbols(template_path)
         name = f"template {template_path!r}"
         return cls(model, symbols, periodic, device, dtype, extras, template_name=name, skin=skin)
@@ -133,16 +148,20 @@ class BatchEvaluator:
     def n_atoms(self) -> int:
         return len(self.symbols)
 
+    def check_atom_count(self, n_atoms: int) -> None:
+        """TemplateError unless i-PI's structures have the template's number of atoms."""
+        if n_atoms != self.n_atoms:
+            raise TemplateError(
+                f"i-PI sends {n_atoms} atoms per structure but {self.template_name} has "
+                f"{self.n_atoms} atoms: the template must be the structure i-PI simulates, same atoms "
+                "in the same order"
+            )
+
     def check(self, cells: np.ndarray, positions: np.ndarray) -> None:
         """Clear errors for structures that do not match the template or cannot be evaluated."""
         if positions.ndim != 3 or positions.shape[2] != 3:
             raise StructureError(f"positions must be [n_structures, n_atoms, 3], got shape {positions.shape}")
-        if positions.shape[1] != self.n_atoms:
-            raise TemplateError(
-                f"i-PI sends {positions.shape[1]} atoms per structure but {self.template_name} has "
-                f"{self.n_atoms} atoms: the template must be the structure i-PI simulates, same atoms "
-                "in the same order"
-            )
+        self.check_atom_count(positions.shape[1])
         bad = ~np.isfinite(positions).all(axis=2)
         if bad.any():
             structure, atom = (int(k) for k in np.argwhere(bad)[0])
@@ -160,6 +179,12 @@ class BatchEvaluator:
                     "i-PI sent a cell with zero volume; for a molecule in vacuum use --non-periodic "
                     "(non_periodic=true for the plugin)"
                 )
+        for k, (cell, structure) in enumerate(zip(cells, positions)):
+            problem = neighbour_list_problem(
+                structure * ANGSTROM_PER_BOHR, cell.T * ANGSTROM_PER_BOHR, self.periodic, self.model.cutoff
+            )
+            if problem is not None:
+                raise StructureError(f"i-PI sent an unusable structure {k}: {problem[1]}")
 
     def evaluate(self, cells: np.ndarray, positions: np.ndarray) -> Results:
         """Energies, forces and virials for N structures in one forward + backward pass.
@@ -204,9 +229,40 @@ class BatchEvaluator:
             virials = to_numpy(output["virial"]).transpose(0, 2, 1) * HARTREE_PER_EV
         else:
             virials = np.zeros((n_structures, 3, 3))
+        extras: list[dict[str, object]] = [{} for _ in range(n_structures)]
         if self.extras:
             per_atom = to_numpy(output["atomic_energies"]).reshape(n_structures, -1)
-            extras = [json.dumps({"atomic_energies": row.tolist()}) for row in per_atom]
+            for extra, row in zip(extras, per_atom):
+                extra["atomic_energies"] = row.tolist()
+        if isinstance(self.model, Committee):
+            self._add_committee(output, extras)
+        for name, values in (("energy", energies), ("forces", forces), ("virial", virials)):
+            bad = ~np.isfinite(values.reshape(n_structures, -1)).all(axis=1)
+            if bad.any():
+                raise ModelOutputError(
+                    f"the model gave a non-finite {name} for structure {int(np.argmax(bad))} of this "
+                    f"request ({int(bad.sum())} of {n_structures}); nothing was sent to i-PI: check the "
+                    "model file and the structures (reann eval on similar data)"
+                )
+        return Results(
+            energies=energies,
+            forces=forces,
+            virials=virials,
+            extras=[json.dumps(extra) if extra else "" for extra in extras],
+        )
+
+    def _add_committee(self, output: dict[str, torch.Tensor], extras: list[dict[str, object]]) -> None:
+        """Per-member energies, forces and virials of every structure in i-PI's units and layout."""
+        n_structures, n_members = len(extras), len(output["committee_energy"])
+        pots = to_numpy(output["committee_energy"]) * HARTREE_PER_EV  # [K, n]
+        forces = to_numpy(output["committee_forces"]).reshape(n_members, n_structures, -1) * (
+            HARTREE_PER_EV * ANGSTROM_PER_BOHR
+        )
+        if self.periodic:
+            virials = to_numpy(output["committee_virial"]).transpose(0, 1, 3, 2) * HARTREE_PER_EV
         else:
-            extras = [""] * n_structures
-        return Results(energies=energies, forces=forces, virials=virials, extras=extras)
+            virials = np.zeros((n_members, n_structures, 3, 3))
+        for k, extra in enumerate(extras):
+            extra["committee_pot"] = pots[:, k].tolist()
+            extra["committee_force"] = forces[:, k].tolist()
+            extra["committee_virial"] = virials[:, k].reshape(n_members, 9).tolist()

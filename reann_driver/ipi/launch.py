@@ -11,11 +11,45 @@ import socket
 import subprocess
 import sys
 import time
+import xml.etree.ElementTree as ET
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from .inputs import InputError, read_socket_spec
+
+
+def wrap_in_committee(input_xml: str | os.PathLike[str], fields: dict[str, str] | None = None) -> None:
+    """Rewrite an i-PI input so that its force field (the first ``<ffsocket>`` or ``<ffdirect>``) sits
+    in an ``<ffcommittee name='committee'>`` reading the members from the JSON extras (``parse_json``),
+    with the further ``fields`` (tag: text, e.g. ``alpha``, ``active_output``; ``active_thresh`` is in
+    eV), every ``<force>`` pointing at it; and add a per-bead trajectory ``unc`` of i-PI's uncertainty
+    (``committee_uncertainty``, Hartree) every step."""
+    tree = ET.parse(input_xml)
+    root = tree.getroot()
+    inner = root.find("ffsocket")
+    inner = inner if inner is not None else root.find("ffdirect")
+    if inner is None:
+        raise ValueError(f"{os.fspath(input_xml)} has no <ffsocket> or <ffdirect> to wrap")
+    committee = ET.Element("ffcommittee", name="committee")
+    for tag, text in {"parse_json": "true", **(fields or {})}.items():
+        element = ET.SubElement(committee, tag)
+        element.text = text
+        if tag == "active_thresh":
+            element.set("units", "electronvolt")
+    position = list(root).index(inner)
+    root.remove(inner)
+    committee.append(inner)
+    root.insert(position, committee)
+    for force in root.iter("force"):
+        force.set("forcefield", "committee")
+    output = root.find("output")
+    if output is None:
+        output = ET.SubElement(root, "output")
+    uncertainty = ET.SubElement(output, "trajectory", stride="1", filename="unc")
+    uncertainty.set("extra_type", "committee_uncertainty")
+    uncertainty.text = "extras"
+    tree.write(input_xml)
 
 
 def remove_stale_unix_socket(path: str) -> None:

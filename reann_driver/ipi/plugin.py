@@ -4,7 +4,10 @@ i-PI loads this file by path, so it uses absolute imports only. ``reann-driver -
 the path. Parameters (``<parameters>{model: m.pt, template: init.xyz}</parameters>`` or
 ``i-pi-py_driver -m custom -P PATH -o model=m.pt,template=init.xyz``):
 
-- ``model``: model file; ``template``: structure file giving the chemical symbols in i-PI's order;
+- ``model``: model file or committee file, or several model files separated by spaces (a committee:
+  the mean is returned and the per-member values go into the JSON extras that
+  ``<ffcommittee parse_json="true">`` reads); ``template``: structure file giving the chemical symbols
+  in i-PI's order;
 - ``device`` (cpu | cuda | auto, default cpu), ``dtype`` (float64 | float32, default float64);
 - ``non_periodic`` (default false): ignore the box (molecule in vacuum);
 - ``extras`` (default false): per-atom energies (eV) as JSON extras;
@@ -13,6 +16,7 @@ the path. Parameters (``<parameters>{model: m.pt, template: init.xyz}</parameter
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -60,7 +64,7 @@ class REANNDriver(Dummy_driver):
         """Load the model and the template (clear errors for bad files)."""
         keep_freed_memory()  # see reann_driver.memory: large batches stop page-faulting every step
         self.evaluator = BatchEvaluator.from_files(
-            self.model_path,
+            model_files(self.model_path),
             self.template_path,
             periodic=not self.non_periodic,
             device=self.device,
@@ -88,6 +92,12 @@ class REANNDriver(Dummy_driver):
             (float(results.energies[k]), results.forces[k], results.virials[k], results.extras[k])
             for k in range(len(cells))
         ]
+
+
+def model_files(value: str) -> list[str]:
+    """The ``model`` parameter as a list of files: one path (even with spaces) if it names a file, else
+    the space-separated paths."""
+    return [value] if Path(value).is_file() else value.split()
 
 
 def _boolean(value: Any, name: str) -> bool:

@@ -26,6 +26,12 @@ import numpy as np
 HEADER_LENGTH = 12
 FLOAT = np.dtype("=f8")
 INT = np.dtype("=i4")
+#: Longest INIT parameter string accepted (i-PI sends a short ``<parameters>`` string).
+MAX_INIT_LENGTH = 1 << 20
+#: Largest batch_size accepted in INIT.
+MAX_BATCH_SIZE = 1 << 16
+#: Largest POSDATA payload accepted (cells and positions of one batch), in bytes.
+MAX_POSDATA_BYTES = 1 << 32
 
 
 class ConnectionClosed(ConnectionError):
@@ -79,17 +85,27 @@ def parse_batch_size(init_string: str) -> int:
     if match is None:
         return 1
     value = int(match.group(1))
-    if value < 1:
-        raise ProtocolError(f"i-PI announced batch_size {value} in its INIT string")
+    if not 1 <= value <= MAX_BATCH_SIZE:
+        raise ProtocolError(f"i-PI announced batch_size {value} in its INIT string (1..{MAX_BATCH_SIZE})")
     return value
+
+
+def check_batch(batch_size: int, n_atoms: int) -> None:
+    """Refuse a batch whose POSDATA would exceed ``MAX_POSDATA_BYTES`` (before any buffer is sized)."""
+    size = batch_size * (18 + 3 * n_atoms) * FLOAT.itemsize
+    if size > MAX_POSDATA_BYTES:
+        raise ProtocolError(
+            f"batch_size {batch_size} with {n_atoms} atoms means {size / 2**30:.1f} GiB per POSDATA "
+            f"(at most {MAX_POSDATA_BYTES / 2**30:.0f} GiB): lower <batch_size> in the <ffsocket>"
+        )
 
 
 def receive_init(sock: socket.socket) -> tuple[int, str]:
     """Read the INIT body (after the header): replica index and parameter string."""
     replica = receive_int(sock)
     length = receive_int(sock)
-    if length < 0:
-        raise ProtocolError(f"INIT string length {length} is negative")
+    if not 0 <= length <= MAX_INIT_LENGTH:
+        raise ProtocolError(f"INIT string length {length} is outside 0..{MAX_INIT_LENGTH}")
     text = receive_exactly(sock, length).decode("utf-8", errors="replace")
     return replica, text
 
@@ -109,23 +125,35 @@ class Structures:
         return int(self.positions.shape[1])
 
 
-def receive_posdata(sock: socket.socket, batch_size: int, max_atoms: int = 10_000_000) -> Structures:
-    """Read a POSDATA body (after the header) in the single (``batch_size`` 1) or batched layout."""
+class AtomCountError(ProtocolError):
+    """POSDATA announces another number of atoms than the driver expects."""
+
+    def __init__(self, sent: int, expected: int) -> None:
+        super().__init__(f"POSDATA announces {sent} atoms, the driver expects {expected}")
+        self.sent = sent
+
+
+def receive_posdata(sock: socket.socket, batch_size: int, n_atoms: int) -> Structures:
+    """Read a POSDATA body (after the header) in the single (``batch_size`` 1) or batched layout.
+
+    ``n_atoms`` is the count the driver expects (its template's): another announced count raises
+    ``AtomCountError`` before the positions are read, so no buffer is ever sized from the wire.
+    """
+    check_batch(batch_size, n_atoms)
     if batch_size == 1:
         cells = receive_array(sock, FLOAT, 18).reshape(2, 3, 3)[:1]
-        n_atoms = _checked_atom_count(receive_int(sock), max_atoms)
+        _check_atom_count(receive_int(sock), n_atoms)
         positions = receive_array(sock, FLOAT, 3 * n_atoms).reshape(1, n_atoms, 3)
         return Structures(cells=cells, positions=positions)
-    n_atoms = _checked_atom_count(receive_int(sock), max_atoms)
+    _check_atom_count(receive_int(sock), n_atoms)
     cells = receive_array(sock, FLOAT, 18 * batch_size).reshape(batch_size, 2, 3, 3)[:, 0]
     positions = receive_array(sock, FLOAT, 3 * n_atoms * batch_size).reshape(batch_size, n_atoms, 3)
     return Structures(cells=np.ascontiguousarray(cells), positions=positions)
 
 
-def _checked_atom_count(n_atoms: int, max_atoms: int) -> int:
-    if not 0 < n_atoms <= max_atoms:
-        raise ProtocolError(f"POSDATA announces {n_atoms} atoms")
-    return n_atoms
+def _check_atom_count(sent: int, expected: int) -> None:
+    if sent != expected:
+        raise AtomCountError(sent, expected)
 
 
 def encode_forces(energies: np.ndarray, forces: np.ndarray, virials: np.ndarray, extras: list[str]) -> bytes:

@@ -1,6 +1,9 @@
-"""The REANN model: embedded densities, recursive coefficient updates, energy networks, model files."""
+"""The REANN model: embedded densities, recursive coefficient updates, energy networks, committees,
+model files."""
 
-from .files import ModelFileError, save_model
+from .committee import Committee
+from .files import ModelFileError, save_committee, save_model
+from .loading import load_committee, load_model
 from .neighbors import (
     Graph,
     build_graph,
@@ -9,17 +12,20 @@ from .neighbors import (
     neighbor_pairs,
     species_indices,
 )
-from .reann import REANN, load_model
+from .reann import REANN
 
 __all__ = [
     "REANN",
+    "Committee",
     "Graph",
     "ModelFileError",
     "build_graph",
     "concatenate_graphs",
     "graph_from_atoms",
+    "load_committee",
     "load_model",
     "neighbor_pairs",
+    "save_committee",
     "save_model",
     "species_indices",
 ]

@@ -15,6 +15,8 @@ import torch
 import vesin
 from ase import Atoms
 
+from ..geometry import neighbour_list_problem
+
 
 class Graph(NamedTuple):
     """A batch of structures as one flat graph (all lengths in Å); a NamedTuple, so that TorchScript
@@ -65,12 +67,13 @@ def neighbor_pairs(
     pbc_array = np.broadcast_to(np.asarray(pbc, dtype=bool), (3,))
     positions = np.ascontiguousarray(positions, dtype=np.float64)
     box = np.array(cell, dtype=np.float64).reshape(3, 3)
+    problem = neighbour_list_problem(positions, box, pbc_array, cutoff)
+    if problem is not None:
+        raise ValueError(problem[1])
     if pbc_array.any():
         box = _complete_cell(box, pbc_array, positions, cutoff)
     else:
         box = np.zeros((3, 3))
-    if not np.all(np.isfinite(positions)):
-        raise ValueError("positions contain NaN or infinite values")
     calculator = vesin.NeighborList(cutoff=float(cutoff), full_list=True)
     i, j, shifts = calculator.compute(positions, box, pbc_array.tolist(), "ijS")
     return i.astype(np.int64), j.astype(np.int64), shifts.astype(np.int64)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -12,11 +11,29 @@ from torch import nn
 from .angular import make_angular
 from .cutoff import cosine_cutoff
 from .density import EmbeddedDensity, NeighbourSlots, edge_slots, neighbour_slots, scatter_to_slots
-from .files import ModelFileError, read_model_parts, save_model
+from .files import save_model
 from .neighbors import Graph
 from .networks import ElementNetworks
 from .radial import GaussianRadial
 from .runtime import dtype_from_name
+
+
+def apply_strain(
+    graph: Graph, positions: torch.Tensor, cell: torch.Tensor, strain: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Positions [n_atoms, 3] and cells [n_structures, 3, 3] deformed by the symmetric part of
+    ``strain`` [n_structures, 3, 3]; the derivative of the energy with respect to ``strain`` at zero is
+    minus the virial."""
+    symmetric = 0.5 * (strain + strain.transpose(1, 2))
+    positions = positions + torch.einsum("na,nab->nb", positions, symmetric[graph.batch])
+    return positions, cell + torch.bmm(cell, symmetric)
+
+
+def cell_volumes(graph: Graph) -> torch.Tensor:
+    """|det H| per structure in Å^3, NaN for structures not periodic in all three directions."""
+    a, b, c = graph.cell[:, 0], graph.cell[:, 1], graph.cell[:, 2]
+    volume = (a * torch.linalg.cross(b, c)).sum(dim=1).abs()  # the triple product: no LU, graph-capturable
+    return torch.where(graph.pbc.all(dim=1), volume, torch.full_like(volume, float("nan")))
 
 
 class REANN(nn.Module):
@@ -249,10 +266,8 @@ class REANN(nn.Module):
             inputs.append(positions)
         if stress:
             strain = torch.zeros_like(cell).requires_grad_(True)
-            symmetric = 0.5 * (strain + strain.transpose(1, 2))
             inputs.append(strain)
-            positions = positions + torch.einsum("na,nab->nb", positions, symmetric[graph.batch])
-            cell = cell + torch.bmm(cell, symmetric)
+            positions, cell = apply_strain(graph, positions, cell, strain)
         atomic = self.atomic_energy(graph, positions, cell, slots, groups)
         energy = atomic.new_zeros(graph.cell.shape[0]).index_add(0, graph.batch, atomic)
         results = {"energy": energy, "atomic_energies": atomic}
@@ -264,11 +279,8 @@ class REANN(nn.Module):
                 results["forces"] = -_zero_if_none(gradients[0], inputs[0])
             if stress:
                 strain_gradient = _zero_if_none(gradients[1], inputs[1])
-                a, b, c = graph.cell[:, 0], graph.cell[:, 1], graph.cell[:, 2]
-                volume = (a * torch.linalg.cross(b, c)).sum(dim=1).abs()  # no LU: graph-capturable
-                volume = torch.where(graph.pbc.all(dim=1), volume, torch.full_like(volume, float("nan")))
                 results["virial"] = -strain_gradient
-                results["stress"] = strain_gradient / volume[:, None, None]
+                results["stress"] = strain_gradient / cell_volumes(graph)[:, None, None]
         return results
 
 
@@ -280,28 +292,3 @@ def _zero_if_none(gradient: torch.Tensor | None, like: torch.Tensor) -> torch.Te
 def species_groups(species: torch.Tensor, n_species: int) -> list[torch.Tensor]:
     """The indices of the atoms of each species, [n_species] tensors (``nonzero``: a host sync)."""
     return [torch.nonzero(species == s).flatten() for s in range(n_species)]
-
-
-def load_model(
-    path: str | os.PathLike[str],
-    device: torch.device | str | None = None,
-    dtype: torch.dtype | str | None = None,
-) -> REANN:
-    """Build the model a file describes and load its weights (in evaluation mode).
-
-    Args:
-        path: the model file.
-        device: where to put it (default: CPU).
-        dtype: override the stored float32/float64 (e.g. float64 inference of a float32-trained model).
-    """
-    config, state, metadata = read_model_parts(path)
-    try:
-        model = REANN(**config)
-        model.load_state_dict(state)
-    except (TypeError, ValueError, RuntimeError) as error:
-        raise ModelFileError(f"{str(path)!r} holds an inconsistent model: {error}") from error
-    model.metadata = metadata
-    if dtype is not None:
-        model.to(dtype_from_name(dtype))
-        model.config["dtype"] = str(dtype_from_name(dtype)).removeprefix("torch.")
-    return model.to(device or "cpu").eval()

@@ -1,6 +1,7 @@
 """Training, evaluation and export of REANN models (``reann train``, ``reann eval``, ``reann export``)."""
 
 from .checkpoints import CheckpointError, load_checkpoint, model_from_checkpoint
+from .committee import CommitteeResult, train_committee
 from .config import Config, ConfigError, config_from_dict, defaults_template, load_config
 from .data import DataError, collate, prepare, read_structures
 from .errors import TrainingError
@@ -20,6 +21,7 @@ from .trainer import Trainer, TrainingResult, train
 
 __all__ = [
     "CheckpointError",
+    "CommitteeResult",
     "Config",
     "ConfigError",
     "DataError",
@@ -44,6 +46,7 @@ __all__ = [
     "prepare",
     "read_structures",
     "train",
+    "train_committee",
     "write_metrics_json",
     "write_predictions",
 ]

@@ -46,7 +46,7 @@ def save_checkpoint(path: str | os.PathLike[str], state: dict[str, Any]) -> None
 
 def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Read a checkpoint written by ``save_checkpoint`` (CPU tensors)."""
-    return read_tagged_file(path, "checkpoint", FORMAT, FORMAT_VERSION, CheckpointError)
+    return read_tagged_file(path, "checkpoint", {FORMAT: FORMAT_VERSION}, CheckpointError)
 
 
 def resolve_checkpoint(path: str | os.PathLike[str]) -> Path:

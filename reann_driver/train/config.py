@@ -199,6 +199,17 @@ class TrainConfig:
             "last 75 % of the budget, and the run stops at the end of the epoch that exceeds it"
         ),
     )
+    committee: int = field(
+        default=1,
+        metadata=_help(
+            "K > 1: train K members one after another (seeds seed, seed+1, ...; output.dir/member_k) "
+            "and bundle them into output.dir/committee.pt"
+        ),
+    )
+    bootstrap: bool = field(
+        default=False,
+        metadata=_help("committee: train each member on a bootstrap resample of the training set"),
+    )
 
 
 @dataclass
@@ -332,6 +343,7 @@ def check_values(config: Config) -> None:
         "train.min_lr": train.min_lr,
         "model.cutoff": config.model.cutoff,
         "model.n_radial": config.model.n_radial,
+        "train.committee": train.committee,
     }
     optional = {
         "train.max_minutes": train.max_minutes,

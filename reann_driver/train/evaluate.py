@@ -18,8 +18,9 @@ from ase.calculators.singlepoint import SinglePointCalculator
 from ase.io import write
 
 from ..atomic import atomic_write_bytes
-from ..model import REANN, graph_from_atoms
+from ..model import REANN, Committee, graph_from_atoms
 from ..model.runtime import to_numpy
+from .calibration import MemberPredictions, calibration_table, predict_members
 from .checkpoints import load_checkpoint, model_from_checkpoint
 from .data import frame_has_forces
 from .metrics import error_table
@@ -27,15 +28,21 @@ from .metrics import error_table
 
 @dataclass
 class Evaluation:
-    """Predictions of a model on frames (eV, eV/Å) and their error table."""
+    """Predictions of a model on frames (eV, eV/Å) and their error table; for a committee, the members'
+    predictions and the calibration of their spread (see ``calibration``)."""
 
     energies: np.ndarray  # [n_structures]
     forces: list[np.ndarray]  # per structure [n_atoms, 3]
     metrics: dict[str, Any]
+    members: MemberPredictions | None = None
+    calibration: dict[str, Any] | None = None
 
 
 def predict(
-    model: REANN, frames: Sequence[Atoms], batch_size: int = 16, device: torch.device | str | None = None
+    model: REANN | Committee,
+    frames: Sequence[Atoms],
+    batch_size: int = 16,
+    device: torch.device | str | None = None,
 ) -> tuple[np.ndarray, list[np.ndarray]]:
     """Energies [n_structures] (eV) and forces (per structure [n_atoms, 3], eV/Å) in evaluation mode."""
     model = model.to(device or model.device).eval()
@@ -53,11 +60,19 @@ def predict(
 
 
 def evaluate_structures(
-    model: REANN, frames: Sequence[Atoms], batch_size: int = 16, device: torch.device | str | None = None
+    model: REANN | Committee,
+    frames: Sequence[Atoms],
+    batch_size: int = 16,
+    device: torch.device | str | None = None,
 ) -> Evaluation:
-    """Predict ``frames`` and compare with their stored energies and forces (energies only when some frame
-    has no forces)."""
-    energies, forces = predict(model, frames, batch_size, device)
+    """Predict ``frames`` and compare with their stored energies and forces (a committee: its mean;
+    energies only when some frame has no forces)."""
+    members = None
+    if isinstance(model, Committee):
+        members = predict_members(model, frames, batch_size, device)
+        energies, forces = members.energies.mean(axis=0), [f.mean(axis=0) for f in members.forces]
+    else:
+        energies, forces = predict(model, frames, batch_size, device)
     with_forces = all(frame_has_forces(a) for a in frames)
     metrics = error_table(
         energy_ref=np.array([a.get_potential_energy() for a in frames]),
@@ -67,7 +82,8 @@ def evaluate_structures(
         forces_pred=np.concatenate(forces),
         symbols=[s for a in frames for s in a.get_chemical_symbols()],
     )
-    return Evaluation(energies, forces, metrics)
+    calibration = calibration_table(members, frames) if members is not None else None
+    return Evaluation(energies, forces, metrics, members, calibration)
 
 
 def write_metrics_json(metrics: dict[str, Any], path: str | os.PathLike[str]) -> None:

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from ..data.output import check_output
 from .checkpoints import load_checkpoint, model_from_checkpoint, resolve_checkpoint
 
 
@@ -31,9 +32,8 @@ def export_model(
 ) -> Path:
     """Write the model held by a checkpoint (a run directory means its ``best.pt``) to ``output``."""
     target = Path(output)
-    if target.exists() and not force:
-        raise FileExistsError(f"{str(target)!r} exists; use --force to overwrite it")
     source = resolve_checkpoint(checkpoint_or_run_dir)
+    check_output(target, [source], force=force)
     checkpoint = load_checkpoint(source)
     model = model_from_checkpoint(checkpoint, ema=True)
     model.save(str(target), metadata=training_metadata(checkpoint, source))

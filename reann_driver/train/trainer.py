@@ -19,6 +19,7 @@ import torch
 import torch.distributed as dist
 from tqdm import tqdm
 
+from ..atomic import remove_stale_temporaries
 from ..model import REANN
 from ..model.runtime import resolve_device
 from .auto import resolve
@@ -157,6 +158,7 @@ class Trainer:
         self.scheduler.load_state_dict(checkpoint["scheduler_state"])
 
     def _resume(self) -> None:
+        remove_stale_temporaries(self.output_dir, self.log)
         checkpoint = load_checkpoint(self.output_dir / LAST)
         self.load_state(checkpoint)
         restore_rng_states(checkpoint["rng_states"])

@@ -67,15 +67,25 @@ def detect_format(path: str | os.PathLike[str]) -> str:
 def iter_records(
     path: str | os.PathLike[str], fmt: str | None = None, **options: object
 ) -> Iterator[FrameRecord]:
-    """Unparsed frame records of ``path`` in source order (format auto-detected when ``fmt`` is None)."""
+    """Unparsed frame records of ``path`` in source order (format auto-detected when ``fmt`` is None).
+    A source without frames is a DataFormatError."""
     fmt = fmt or detect_format(path)
     module = format_module(fmt)
     if Path(path).is_dir() and fmt != "deepmd":
         hint = " (it looks like DeePMD data: --from deepmd)" if detect_format(path) == "deepmd" else ""
         raise DataError(f"{os.fspath(path)} is a folder, but --from {fmt} reads a file{hint}")
     if fmt == "reann":
-        return module.iter_records(path, fractional=bool(options.get("fractional", False)))
-    return module.iter_records(path)
+        return _not_empty(module.iter_records(path, fractional=bool(options.get("fractional", False))), path)
+    return _not_empty(module.iter_records(path), path)
+
+
+def _not_empty(records: Iterator[FrameRecord], path: str | os.PathLike[str]) -> Iterator[FrameRecord]:
+    empty = True
+    for record in records:
+        empty = False
+        yield record
+    if empty:
+        raise DataFormatError(path, "", "holds no frames (empty file or folder)")
 
 
 def parse_record(record: FrameRecord, path: str | os.PathLike[str]) -> Atoms:

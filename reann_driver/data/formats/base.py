@@ -52,6 +52,10 @@ def numbered_lines(path: str | os.PathLike[str]) -> Iterator[tuple[int, str]]:
     with open_text(path) as stream:
         try:
             for number, line in enumerate(stream, start=1):
+                if "\x00" in line:
+                    raise DataFormatError(
+                        path, f"line {number}", "contains a NUL byte (binary data in a text file)"
+                    )
                 yield number, line
         except (UnicodeDecodeError, OSError, EOFError, zlib.error) as error:
             raise DataFormatError(

@@ -1,5 +1,9 @@
 """Extended XYZ (and plain XYZ), optionally gzip-compressed.
 
+i-PI's own xyz trajectories (comment ``# CELL{H}: ...`` or ``# CELL(abcABC): ...``) are read with i-PI's
+reader, which applies the units the comment names; they come out in Å, so leave ``--length-unit`` at its
+default for them.
+
 Reading splits the file into frames by their atom-count lines (cheap, so unselected frames of a
 7.7 M-frame archive are skipped without parsing) and parses a frame with ``ase.io.read`` only on
 demand. Writing uses full float64 precision (shortest round-trip representation), which ASE's own
@@ -11,6 +15,7 @@ from __future__ import annotations
 import functools
 import io
 import os
+import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TextIO
@@ -24,11 +29,68 @@ from ..errors import DataFormatError
 from ..frames import frame_energy, frame_forces, frame_stress
 from .base import FrameRecord, numbered_lines
 
+#: ``key=value`` pairs (values quoted, in braces or brackets, or plain) and bare words of a header.
+HEADER_TOKEN = re.compile(r'([^\s="]+)\s*=\s*("(?:[^"\\]|\\.)*"|\{[^}]*\}|\[[^\]]*\]|[^\s"]+)|(\S+)')
+#: The columns ASE assumes when a header has no ``Properties``.
+DEFAULT_PROPERTIES = "species:S:1:pos:R:3"
 
-def _parse_chunk(text: str) -> Atoms:
+
+#: The comment line of i-PI's own xyz format (``# CELL(abcABC): ...`` or ``# CELL{H}: ...``).
+IPI_COMMENT = re.compile(r"\s*#.*CELL[(\[{](?:abcABC|H|GENH)[)\]}]")
+
+
+def check_header(header: str) -> int:
+    """The number of columns of every atom line the header declares; ValueError for an ambiguous
+    header (a key given twice)."""
+    if IPI_COMMENT.match(header):
+        return 4
+    values: dict[str, str] = {}
+    for match in HEADER_TOKEN.finditer(header):
+        key, value = match.group(1), match.group(2)
+        if key is None:
+            continue
+        if key in values:
+            raise ValueError(f"the header gives {key!r} twice ({values[key]} and {value}): which one holds?")
+        values[key] = value
+    properties = values.get("Properties", DEFAULT_PROPERTIES).strip('"').split(":")
+    try:
+        return sum(int(count) for count in properties[2::3])
+    except ValueError:
+        raise ValueError(f"cannot read Properties={values.get('Properties')}") from None
+
+
+def _parse_chunk(path: str | os.PathLike[str], number: int, text: str) -> Atoms:
+    lines = text.splitlines()
+    try:
+        columns = check_header(lines[1] if len(lines) > 1 else "")
+    except ValueError as error:
+        raise DataFormatError(path, f"line {number + 1}", str(error)) from None
+    for offset, line in enumerate(lines[2:], start=2):
+        found = len(line.split())
+        if found != columns:
+            raise DataFormatError(
+                path,
+                f"line {number + offset}",
+                f"an atom line with {found} columns; the header's Properties declare {columns}",
+            )
+    if IPI_COMMENT.match(lines[1]):
+        return _parse_ipi_chunk(text)
     atoms = ase.io.read(io.StringIO(text), format="extxyz", index=0)
     assert isinstance(atoms, Atoms)
     return atoms
+
+
+def _parse_ipi_chunk(text: str) -> Atoms:
+    """A frame of i-PI's xyz format, read by i-PI itself (units from the comment, e.g. positions{angstrom}
+    cell{atomic_unit}; atomic units when none is named). Positions and cell come out in Å, periodic."""
+    from ipi.utils.io import read_file
+    from ipi.utils.units import unit_to_user
+
+    frame = read_file("xyz", io.StringIO(text))
+    angstrom = float(unit_to_user("length", "angstrom", 1.0))
+    positions = np.asarray(frame["atoms"].q, dtype=np.float64).reshape(-1, 3) * angstrom
+    cell = np.asarray(frame["cell"].h, dtype=np.float64).T * angstrom  # i-PI: lattice vectors as columns
+    return Atoms(list(frame["atoms"].names), positions=positions, cell=cell, pbc=True)
 
 
 def iter_records(path: str | os.PathLike[str]) -> Iterator[FrameRecord]:
@@ -62,7 +124,7 @@ def iter_records(path: str | os.PathLike[str]) -> Iterator[FrameRecord]:
             chunk.append(nxt[1])
         text = "".join(chunk)
         yield FrameRecord(
-            index, f"frame {index} (line {number})", name, functools.partial(_parse_chunk, text)
+            index, f"frame {index} (line {number})", name, functools.partial(_parse_chunk, path, number, text)
         )
         index += 1
 

@@ -93,6 +93,8 @@ def _parse_block(path: str | os.PathLike[str], lines: list[tuple[int, str]]) -> 
         elif keyword == "energy":
             if len(words) != 2:
                 raise DataFormatError(path, f"line {number}", "an energy line needs one number")
+            if energy is not None:
+                raise DataFormatError(path, f"line {number}", "a second 'energy' line in the same frame")
             energy = parse_floats(path, number, words[1:2], "energy")[0]
     if len(lattice) not in (0, 3):
         raise DataFormatError(
