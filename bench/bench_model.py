@@ -19,12 +19,12 @@ import statistics
 import time
 from collections.abc import Callable
 from functools import partial
-from pathlib import Path
 
 import numpy as np
 import torch
 from ase import Atoms
 from ase.build import molecule
+from frames import deepmd_frame
 
 import reann_driver
 from reann_driver.memory import keep_freed_memory
@@ -34,13 +34,7 @@ from reann_driver.model import graph_from_atoms
 def water_box(source: str | None) -> Atoms:
     """A 64-water box: frame 0 of a DeePMD-kit system folder if given, else a 4x4x4 lattice of molecules."""
     if source:
-        folder = Path(source)
-        type_map = (folder / "type_map.raw").read_text().split()
-        types = np.loadtxt(folder / "type.raw", dtype=int)
-        first_set = sorted(folder.glob("set.*"))[0]
-        positions = np.load(first_set / "coord.npy")[0].reshape(-1, 3)
-        cell = np.load(first_set / "box.npy")[0].reshape(3, 3)
-        return Atoms([type_map[t] for t in types], positions=positions, cell=cell, pbc=True)
+        return deepmd_frame(source)
     rng = np.random.default_rng(0)
     edge = 12.42  # Å: 64 molecules at 1.0 g/cm^3
     template = molecule("H2O")

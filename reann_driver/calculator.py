@@ -11,26 +11,8 @@ from ase import Atoms
 from ase.calculators.calculator import Calculator, PropertyNotImplementedError, all_changes
 from ase.stress import full_3x3_to_voigt_6_stress
 
-from .errors import UserError
 from .model import REANN, Committee, graph_from_atoms, load_model
-from .model.reann import dtype_from_name
-
-
-class DeviceError(UserError, RuntimeError):
-    """A device that was asked for but is not available (e.g. CUDA on a machine without a GPU)."""
-
-
-def resolve_device(device: str | torch.device) -> torch.device:
-    """``"auto"`` means CUDA when available, else CPU; anything else is passed to ``torch.device``."""
-    if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        resolved = torch.device(device)
-    except RuntimeError as error:  # torch's message lists the device types it knows
-        raise DeviceError(f"device {str(device)!r}: {error}") from None
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise DeviceError(f"device {str(device)!r} was asked for but torch sees no CUDA device")
-    return resolved
+from .model.runtime import dtype_from_name, inference_copy, resolve_device, to_numpy
 
 
 class REANNCalculator(Calculator):
@@ -64,7 +46,10 @@ class REANNCalculator(Calculator):
         self.device = resolve_device(device)
         self.dtype = dtype_from_name(dtype)
         loaded = model if isinstance(model, REANN | Committee) else load_model(model)
-        self.model = loaded.to(device=self.device, dtype=self.dtype).eval()
+        if isinstance(loaded, REANN):
+            self.model: REANN | Committee = inference_copy(loaded, self.device, self.dtype)
+        else:
+            self.model = loaded.to(device=self.device, dtype=self.dtype).eval()
         if compile:
             self.model.compile(dynamic=True)
 
@@ -103,8 +88,3 @@ class REANNCalculator(Calculator):
                 self.results["committee_stress"] = full_3x3_to_voigt_6_stress(
                     to_numpy(output["committee_stress"][:, 0])
                 )
-
-
-def to_numpy(tensor: torch.Tensor) -> np.ndarray:
-    """A model output as a float64 NumPy array on the host (whatever the model's device and dtype)."""
-    return tensor.detach().to(device="cpu", dtype=torch.float64).numpy()

@@ -27,7 +27,7 @@ from reann_driver.ipi.cli import EXIT_ERROR
 from reann_driver.ipi.cli import main as driver_main
 from reann_driver.ipi.client import Address, close_connection, connect, serve
 from reann_driver.ipi.evaluator import ANGSTROM_PER_BOHR, BatchEvaluator, ModelOutputError, TemplateError
-from reann_driver.model import files
+from reann_driver.model import files, loading
 
 
 def save_payload(path: Path, model: reann_driver.REANN, **changes: object) -> Path:
@@ -79,13 +79,13 @@ def test_item5_huge_config_in_a_small_file_is_refused_before_allocating(
     path = save_payload(tmp_path / "huge.pt", small_model, config_update={"hidden": [60000, 60000]})
     assert path.stat().st_size < 2**17  # a small file claiming layers of 60000 x 60000 weights
     devices: list[str] = []
-    original = files.REANN
+    original = loading.REANN  # model files are built in model/loading.py
 
     def recording(*args, **kwargs):
         devices.append(torch.empty(0).device.type)  # where construction allocates
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(files, "REANN", recording)
+    monkeypatch.setattr(loading, "REANN", recording)
     with pytest.raises(ModelFileError, match=r"shape .* config implies"):
         load_model(path)
     assert devices == ["meta"]

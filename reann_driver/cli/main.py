@@ -142,9 +142,9 @@ def evaluate(
     """
     import numpy as np
 
-    from ..calculator import resolve_device
     from ..data.output import check_output
     from ..model import Committee, load_model
+    from ..model.runtime import resolve_device
     from ..train import (
         evaluate_structures,
         format_error_table,
@@ -192,21 +192,61 @@ def _run_model_file(run_dir: Path) -> Path:
 
 
 @main.command()
-@click.argument("checkpoint", type=click.Path(exists=True))
+@click.argument("source", type=click.Path(exists=True))
 @click.argument("output", type=click.Path(dir_okay=False))
+@click.option(
+    "--format",
+    "file_format",
+    type=click.Choice(["reann", "metatomic"]),
+    default="reann",
+    show_default=True,
+    help="reann: our model file (from a checkpoint); metatomic: a TorchScript metatomic model.",
+)
 @click.option("--force", is_flag=True, help="Overwrite OUTPUT if it exists.")
-def export(checkpoint: str, output: str, force: bool) -> None:
-    """Write the deployable model file OUTPUT (EMA weights) from CHECKPOINT (a run directory means its
-    best checkpoint), for the ASE calculator and the i-PI driver.
+def export(source: str, output: str, file_format: str, force: bool) -> None:
+    """Write the deployable model OUTPUT from SOURCE: a checkpoint (a run directory means its best
+    checkpoint; EMA weights) or, for ``--format metatomic``, also a model file.
+
+    The reann format serves the ASE calculator and the i-PI driver; the metatomic format (needs the
+    ``metatomic`` extra) runs in i-PI (``<ffdirect>`` with ``pes=metatomic``), ASE (metatomic-ase) and
+    LAMMPS (``pair_style metatomic``) without reann-driver.
 
     \b
-    Example:
+    Examples:
       reann export runs/water water.pt
+      reann export water.pt water-metatomic.pt --format metatomic
     """
     from ..train import export_model
 
-    written = export_model(checkpoint, output, force=force)
+    if file_format == "metatomic":
+        written = _export_metatomic(source, output, force)
+    else:
+        written = export_model(source, output, force=force)
     click.echo(f"wrote {written}")
+
+
+def _export_metatomic(source: str, output: str, force: bool) -> Path:
+    """The metatomic export of a model file, or of the model a checkpoint holds."""
+    try:
+        from ..model.metatomic import export_metatomic
+    except ImportError as error:
+        raise click.ClickException(
+            f"--format metatomic needs metatomic-torch (pip install 'reann-driver[metatomic]'): {error}"
+        ) from error
+    from ..model import REANN, ModelFileError, load_model
+    from ..model.files import read_model_file
+    from ..train.checkpoints import load_checkpoint, model_from_checkpoint, resolve_checkpoint
+
+    path = Path(source)
+    try:
+        read_model_file(path)
+    except ModelFileError:
+        checkpoint = load_checkpoint(resolve_checkpoint(path))
+        return export_metatomic(model_from_checkpoint(checkpoint), output, force)
+    model = load_model(path)
+    if not isinstance(model, REANN):
+        raise click.ClickException(f"{source}: a committee file; export its members one by one")
+    return export_metatomic(model, output, force)
 
 
 @main.command()

@@ -103,6 +103,14 @@ def _print_plugin_path(context: click.Context, _parameter: click.Parameter, valu
 )
 @click.option("--extras", is_flag=True, help="Send per-atom energies (eV) to i-PI as JSON extras.")
 @click.option(
+    "--skin",
+    type=click.FloatRange(0),
+    default=0.2,  # evaluator.DEFAULT_SKIN, written out so that --help needs no torch
+    show_default=True,
+    help="Neighbour-list skin in Å: the list is kept between steps and rebuilt when an atom moved more "
+    "than skin/2 (0: rebuilt whenever an atom moves).",
+)
+@click.option(
     "--wait",
     type=click.FloatRange(0),
     default=60.0,
@@ -135,6 +143,7 @@ def main(
     dtype: str,
     non_periodic: bool,
     extras: bool,
+    skin: float,
     wait: float,
     handshake_timeout: float,
 ) -> None:
@@ -163,7 +172,13 @@ def main(
     keep_freed_memory()  # large batches: reuse freed heap instead of page-faulting fresh memory each step
     try:
         evaluator = BatchEvaluator.from_files(
-            model_paths, template, periodic=not non_periodic, device=device, dtype=dtype, extras=extras
+            model_paths,
+            template,
+            periodic=not non_periodic,
+            device=device,
+            dtype=dtype,
+            extras=extras,
+            skin=skin,
         )
     except Exception as error:
         _fail_on_user_error(error, EXIT_ERROR)

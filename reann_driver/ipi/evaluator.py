@@ -22,14 +22,16 @@ import numpy as np
 import torch
 from ipi.utils.units import unit_to_internal, unit_to_user
 
-from reann_driver.calculator import resolve_device, to_numpy
 from reann_driver.errors import UserError
 from reann_driver.geometry import neighbour_list_problem
 from reann_driver.model import REANN, Committee, build_graph, load_committee, species_indices
-from reann_driver.model.reann import dtype_from_name
+from reann_driver.model.runtime import dtype_from_name, inference_copy, resolve_device, to_numpy
+
+from .static import CapturedCall, StaticNeighbours
 
 ANGSTROM_PER_BOHR = float(unit_to_user("length", "angstrom", 1.0))
 HARTREE_PER_EV = float(unit_to_internal("energy", "electronvolt", 1.0))
+DEFAULT_SKIN = 0.2  # Å: on a CPU a larger skin costs more in extra slots than it saves in rebuilds
 
 
 class TemplateError(UserError, ValueError):
@@ -82,6 +84,11 @@ class BatchEvaluator:
         dtype: arithmetic precision of the model (the wire is float64 regardless).
         extras: add per-atom energies (eV) as JSON extras ``{"atomic_energies": [...]}``.
         template_name: how error messages name the template.
+        skin: neighbour-list skin in Å: the neighbour slots are kept between calls and rebuilt only when
+            an atom moved more than skin / 2 (``reann_driver.ipi.static``); ``None`` builds a fresh
+            neighbour list for every call (as committees always do).
+        cuda_graphs: on CUDA with kept slots, replay each request as one CUDA graph (recorded again
+            only when the buffers change shape).
     """
 
     def __init__(
@@ -93,10 +100,15 @@ class BatchEvaluator:
         dtype: torch.dtype | str = torch.float64,
         extras: bool = False,
         template_name: str = "the template",
+        skin: float | None = DEFAULT_SKIN,
+        cuda_graphs: bool = True,
     ) -> None:
         self.device = resolve_device(device)
         self.dtype = dtype_from_name(dtype)
-        self.model = model.to(device=self.device, dtype=self.dtype).eval()
+        if isinstance(model, REANN):
+            self.model: REANN | Committee = inference_copy(model, self.device, self.dtype)
+        else:
+            self.model = model.to(device=self.device, dtype=self.dtype).eval()
         self.periodic = periodic
         self.extras = extras
         self.template_name = template_name
@@ -105,6 +117,13 @@ class BatchEvaluator:
             self.species = species_indices(self.symbols, model.species)
         except ValueError as error:
             raise TemplateError(f"{template_name}: {error}") from None
+        self.neighbours = None
+        self.cuda_graphs = cuda_graphs and self.device.type == "cuda"
+        self._captured: CapturedCall | None = None
+        if skin is not None and isinstance(model, REANN):  # a committee builds its own slots per member
+            self.neighbours = StaticNeighbours(
+                self.species, len(model.species), model.cutoff, skin, periodic, self.device, self.dtype
+            )
 
     @classmethod
     def from_files(
@@ -115,15 +134,15 @@ class BatchEvaluator:
         device: str | torch.device = "cpu",
         dtype: torch.dtype | str = torch.float64,
         extras: bool = False,
+        skin: float | None = DEFAULT_SKIN,
     ) -> BatchEvaluator:
         """Load the model file, the committee file or several model files forming a committee
         (``ModelFileError`` if they are not) and the template's symbols."""
         paths = [model_path] if isinstance(model_path, str | os.PathLike) else list(model_path)
         model = load_committee(paths)
         symbols = read_template_symbols(template_path)
-        return cls(
-            model, symbols, periodic, device, dtype, extras, template_name=f"template {template_path!r}"
-        )
+        name = f"template {template_path!r}"
+        return cls(model, symbols, periodic, device, dtype, extras, template_name=name, skin=skin)
 
     @property
     def n_atoms(self) -> int:
@@ -183,16 +202,25 @@ class BatchEvaluator:
             cells_angstrom = cells.transpose(0, 2, 1) * ANGSTROM_PER_BOHR  # rows = lattice vectors
         else:
             cells_angstrom = np.zeros_like(cells)
-        graph = build_graph(
-            species=[self.species] * n_structures,
-            positions=list(positions_angstrom),
-            cells=list(cells_angstrom),
-            pbcs=[[self.periodic] * 3] * n_structures,
-            cutoff=self.model.cutoff,
-            dtype=self.dtype,
-            device=self.device,
-        )
-        output = self.model(graph, forces=True, stress=self.periodic)
+        if self.neighbours is not None:
+            step = self.neighbours.update(positions_angstrom, cells_angstrom)
+            if self.cuda_graphs:
+                if self._captured is None or self._captured.step is not step:
+                    self._captured = CapturedCall(self.model, step, self.periodic)
+                output = self._captured()
+            else:
+                output = self.model(step.graph, True, self.periodic, step.slots, step.groups)
+        else:
+            graph = build_graph(
+                species=[self.species] * n_structures,
+                positions=list(positions_angstrom),
+                cells=list(cells_angstrom),
+                pbcs=[[self.periodic] * 3] * n_structures,
+                cutoff=self.model.cutoff,
+                dtype=self.dtype,
+                device=self.device,
+            )
+            output = self.model(graph, forces=True, stress=self.periodic)
         energies = to_numpy(output["energy"]) * HARTREE_PER_EV
         forces = to_numpy(output["forces"]).reshape(n_structures, -1, 3) * (
             HARTREE_PER_EV * ANGSTROM_PER_BOHR

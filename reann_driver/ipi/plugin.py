@@ -10,7 +10,8 @@ the path. Parameters (``<parameters>{model: m.pt, template: init.xyz}</parameter
   in i-PI's order;
 - ``device`` (cpu | cuda | auto, default cpu), ``dtype`` (float64 | float32, default float64);
 - ``non_periodic`` (default false): ignore the box (molecule in vacuum);
-- ``extras`` (default false): per-atom energies (eV) as JSON extras.
+- ``extras`` (default false): per-atom energies (eV) as JSON extras;
+- ``skin`` (default 0.2): neighbour-list skin in Å (see ``reann-driver --skin``).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Any
 import numpy as np
 from ipi.pes.dummy import Dummy_driver
 
-from reann_driver.ipi.evaluator import BatchEvaluator
+from reann_driver.ipi.evaluator import DEFAULT_SKIN, BatchEvaluator
 from reann_driver.memory import keep_freed_memory
 
 __DRIVER_NAME__ = "reann"
@@ -46,6 +47,7 @@ class REANNDriver(Dummy_driver):
         dtype: str = "float64",
         non_periodic: bool = False,
         extras: bool = False,
+        skin: float = DEFAULT_SKIN,
         *args: Any,
         **kwargs: Any,
     ) -> None:
@@ -55,6 +57,7 @@ class REANNDriver(Dummy_driver):
         self.dtype = str(dtype)
         self.non_periodic = _boolean(non_periodic, "non_periodic")
         self.with_extras = _boolean(extras, "extras")
+        self.skin = float(skin)
         super().__init__(*args, **kwargs)  # calls check_parameters
 
     def check_parameters(self) -> None:
@@ -67,6 +70,7 @@ class REANNDriver(Dummy_driver):
             device=self.device,
             dtype=self.dtype,
             extras=self.with_extras,
+            skin=self.skin,
         )
 
     def compute_structure(self, cell: np.ndarray, pos: np.ndarray) -> Result:

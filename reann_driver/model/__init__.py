@@ -2,7 +2,8 @@
 model files."""
 
 from .committee import Committee
-from .files import ModelFileError, load_committee, load_model, save_committee, save_model
+from .files import ModelFileError, save_committee, save_model
+from .loading import load_committee, load_model
 from .neighbors import (
     Graph,
     build_graph,

@@ -1,7 +1,5 @@
 """Angular parts of the Gaussian-type orbitals: Cartesian monomials or e3nn real spherical harmonics."""
 
-from __future__ import annotations
-
 import math
 
 import torch
@@ -26,22 +24,29 @@ class CartesianAngular(nn.Module):
     sum_{lx+ly+lz=L} L!/(lx!ly!lz!) (...)^2; for two vectors it gives (r_1 . r_2)^L.
     """
 
-    exponents: torch.Tensor
-    weights: torch.Tensor
+    parent: torch.Tensor
+    axis: torch.Tensor
+    ratio: torch.Tensor
 
     def __init__(self, l_max: int) -> None:
         super().__init__()
         exponents = cartesian_exponents(l_max)
         self.l_max = l_max
-        self.register_buffer("exponents", torch.tensor(exponents, dtype=torch.long), persistent=False)
-        weights = [
-            math.sqrt(
-                math.factorial(sum(e)) / (math.factorial(e[0]) * math.factorial(e[1]) * math.factorial(e[2]))
-            )
-            for e in exponents
-        ]
-        self.register_buffer("weights", torch.tensor(weights, dtype=torch.float64), persistent=False)
         self.degree = [sum(e) for e in exponents]
+        self.bounds = [self.degree.index(ell) for ell in range(l_max + 1)] + [len(exponents)]
+        # Y_a = Y_parent(a) * r[axis(a)] * ratio(a): the monomial of degree L - 1 with one power less along
+        # the first axis a has, and sqrt(L / l_axis), the ratio of the two weights
+        parent, axis, ratio = [], [], []
+        for lx, ly, lz in exponents:
+            total = lx + ly + lz
+            along = 0 if lx else (1 if ly else 2)
+            lower = (lx - (along == 0), ly - (along == 1), lz - (along == 2))
+            parent.append(exponents.index(lower) - self.bounds[total - 1] if total else 0)
+            axis.append(along)
+            ratio.append(math.sqrt(total / (lx, ly, lz)[along]) if total else 1.0)
+        self.register_buffer("parent", torch.tensor(parent, dtype=torch.long), persistent=False)
+        self.register_buffer("axis", torch.tensor(axis, dtype=torch.long), persistent=False)
+        self.register_buffer("ratio", torch.tensor(ratio, dtype=torch.float64), persistent=False)
 
     @property
     def size(self) -> int:
@@ -49,14 +54,14 @@ class CartesianAngular(nn.Module):
 
     def forward(self, vectors: torch.Tensor) -> torch.Tensor:
         """Args: vectors [n_edges, 3] in Å. Returns [n_edges, n_monomials] (Å^L)."""
-        powers = [torch.ones_like(vectors)]
-        for _ in range(self.l_max):
-            powers.append(powers[-1] * vectors)
-        table = torch.stack(powers, dim=-1)  # [n_edges, 3, l_max + 1]
-        x = table[:, 0, self.exponents[:, 0]]
-        y = table[:, 1, self.exponents[:, 1]]
-        z = table[:, 2, self.exponents[:, 2]]
-        return x * y * z * self.weights.to(vectors.dtype)
+        blocks = [torch.ones_like(vectors[:, :1])]
+        if self.l_max > 0:
+            blocks.append(vectors)  # x, y, z: weights 1
+        for ell in range(2, self.l_max + 1):
+            lo, hi = self.bounds[ell], self.bounds[ell + 1]
+            ratio = self.ratio[lo:hi].to(vectors.dtype)
+            blocks.append(blocks[-1][:, self.parent[lo:hi]] * vectors[:, self.axis[lo:hi]] * ratio)
+        return torch.cat(blocks, dim=1)
 
 
 class SphericalAngular(nn.Module):
@@ -67,8 +72,9 @@ class SphericalAngular(nn.Module):
 
         super().__init__()
         self.l_max = l_max
-        self.irreps = o3.Irreps.spherical_harmonics(l_max)
-        self._harmonics = o3.spherical_harmonics
+        self.harmonics = o3.SphericalHarmonics(
+            o3.Irreps.spherical_harmonics(l_max), normalize=True, normalization="component"
+        )
         self.degree = [ell for ell in range(l_max + 1) for _ in range(2 * ell + 1)]
 
     @property
@@ -77,7 +83,7 @@ class SphericalAngular(nn.Module):
 
     def forward(self, vectors: torch.Tensor) -> torch.Tensor:
         """Args: vectors [n_edges, 3] in Å. Returns [n_edges, (l_max + 1)^2] (dimensionless)."""
-        return self._harmonics(self.irreps, vectors, normalize=True, normalization="component")
+        return self.harmonics(vectors)
 
 
 def make_angular(kind: str, l_max: int) -> CartesianAngular | SphericalAngular:

@@ -1,43 +1,56 @@
 """The embedded density of REANN: squared linear combinations of Gaussian-type orbitals of the neighbours."""
 
-from __future__ import annotations
-
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 from torch import nn
 
 
-@dataclass(frozen=True)
-class NeighbourSlots:
-    """Dense layout of a neighbour list: edge e of centre i goes to row i, column ``slot[e]``.
+class NeighbourSlots(NamedTuple):
+    """Dense layout of a neighbour list: neighbour s of atom i sits in row i, column s.
 
     Orbital sums then become one batched matrix product per iteration instead of a scatter of
-    per-edge outer products, which is what makes the recursion cheap.
+    per-edge outer products, which is what makes the recursion cheap. Every row has ``capacity``
+    columns, at least the largest number of neighbours of any atom; empty slots have ``mask`` False.
     """
 
-    centre: torch.Tensor  # [n_edges]
-    slot: torch.Tensor  # [n_edges]
-    neighbour: torch.Tensor  # [n_atoms, n_max] index of the neighbour in each slot (0 where empty)
-    n_atoms: int
-    n_max: int
+    neighbour: torch.Tensor  # [n_atoms, capacity] long, index of the neighbour j (0 where empty)
+    shifts: torch.Tensor  # [n_atoms, capacity, 3] integer cell shifts S in the positions' dtype
+    mask: torch.Tensor  # [n_atoms, capacity] bool, True where a neighbour is
 
-    @classmethod
-    def from_edges(cls, centre: torch.Tensor, neighbour: torch.Tensor, n_atoms: int) -> NeighbourSlots:
-        counts = torch.bincount(centre, minlength=n_atoms)
-        n_max = int(counts.max()) if centre.numel() else 0
-        order = torch.argsort(centre, stable=True)
-        first = torch.cumsum(counts, 0) - counts  # index of each centre's first edge in sorted order
-        slot = torch.empty_like(centre)
-        slot[order] = torch.arange(centre.numel(), device=centre.device) - first[centre[order]]
-        table = torch.zeros(n_atoms, n_max, dtype=neighbour.dtype, device=neighbour.device)
-        table[centre, slot] = neighbour
-        return cls(centre=centre, slot=slot, neighbour=table, n_atoms=n_atoms, n_max=n_max)
 
-    def scatter(self, per_edge: torch.Tensor) -> torch.Tensor:
-        """[n_edges, F] -> [n_atoms, n_max, F], zeros in empty slots (differentiable)."""
-        dense = per_edge.new_zeros(self.n_atoms, self.n_max, per_edge.shape[1])
-        return dense.index_put((self.centre, self.slot), per_edge)
+def edge_slots(centre: torch.Tensor, n_atoms: int, capacity: int = -1) -> tuple[torch.Tensor, int]:
+    """The slot of every edge in its centre's row, and the capacity (the largest neighbour count when
+    ``capacity`` is -1, which reads it back to the host; a given capacity must be large enough)."""
+    counts = torch.bincount(centre, minlength=n_atoms)
+    if capacity < 0:
+        capacity = int(counts.max()) if centre.numel() > 0 else 0
+    order = torch.argsort(centre, stable=True)
+    first = torch.cumsum(counts, 0) - counts  # index of each centre's first edge in sorted order
+    slot = torch.empty_like(centre)
+    slot[order] = torch.arange(centre.numel(), device=centre.device) - first[centre[order]]
+    return slot, capacity
+
+
+def scatter_to_slots(
+    centre: torch.Tensor, slot: torch.Tensor, per_edge: torch.Tensor, n_atoms: int, capacity: int
+) -> torch.Tensor:
+    """[n_edges, ...] -> [n_atoms, capacity, ...], zeros in empty slots (differentiable)."""
+    size = [n_atoms, capacity]
+    size.extend(per_edge.shape[1:])
+    dense = per_edge.new_zeros(size)
+    return dense.index_put((centre, slot), per_edge)
+
+
+def neighbour_slots(
+    edge_index: torch.Tensor, shifts: torch.Tensor, n_atoms: int, capacity: int = -1
+) -> NeighbourSlots:
+    """The slot layout of edges (centre i, neighbour j) with cell shifts [n_edges, 3]."""
+    centre, neighbour = edge_index[0], edge_index[1]
+    slot, capacity = edge_slots(centre, n_atoms, capacity)
+    table = scatter_to_slots(centre, slot, neighbour, n_atoms, capacity)
+    mask = scatter_to_slots(centre, slot, torch.ones_like(centre, dtype=torch.bool), n_atoms, capacity)
+    return NeighbourSlots(table, scatter_to_slots(centre, slot, shifts, n_atoms, capacity), mask)
 
 
 class EmbeddedDensity(nn.Module):
@@ -48,14 +61,17 @@ class EmbeddedDensity(nn.Module):
     change, so the model computes the orbitals once and calls this module T + 1 times. Each call t uses
     its own mixing matrices W_L^t (``n_sets = T + 1``, as the original code's ``hyper[t]``), or all calls
     share one set (``n_sets = 1``).
-    """
 
-    degree: torch.Tensor
+    The square is expanded: rho_i[m] = sum_L sum_{k,q} G_i^L[k, q] W_L[k, m] W_L[q, m] with the Gram
+    matrices G_i^L = sum_{a in L} S_i[a, :]^T S_i[a, :], so that each call is a few tiny batched products
+    and one matrix product [n_atoms, (L_max+1) k^2] x [(L_max+1) k^2, m], and no [n_atoms, n_angular, m]
+    tensor is ever formed (nor kept for the backward pass).
+    """
 
     def __init__(self, degree: list[int], n_radial: int, n_orbitals: int, n_sets: int = 1) -> None:
         super().__init__()
         n_l = max(degree) + 1
-        self.register_buffer("degree", torch.tensor(degree, dtype=torch.long), persistent=False)
+        self.bounds = [degree.index(ell) for ell in range(n_l)] + [len(degree)]  # angular block of each L
         # W_L^t [t, L, k, m]
         self.mixing = nn.Parameter(torch.randn(n_sets, n_l, n_radial, n_orbitals) / n_radial**0.5)
 
@@ -64,21 +80,25 @@ class EmbeddedDensity(nn.Module):
         radial: torch.Tensor,
         angular: torch.Tensor,
         coefficients: torch.Tensor,
-        slots: NeighbourSlots,
+        neighbour: torch.Tensor,
         iteration: int = 0,
     ) -> torch.Tensor:
         """Args:
-            radial: f_c(r_ij) g_k(r_ij) per neighbour slot, [n_atoms, n_max, n_radial] (0 in empty slots).
-            angular: Y_a(r_ij) per neighbour slot transposed, [n_atoms, n_angular, n_max].
+            radial: f_c(r_ij) g_k(r_ij) per neighbour slot, [n_atoms, capacity, n_radial] (0 in empty slots).
+            angular: Y_a(r_ij) per neighbour slot transposed, [n_atoms, n_angular, capacity].
             coefficients: c_j per atom, [n_atoms, n_radial].
-            slots: the dense neighbour layout.
+            neighbour: index j of the neighbour in each slot, [n_atoms, capacity].
             iteration: t, which set of mixing matrices to use (taken modulo the number of sets).
         Returns:
             rho [n_atoms, n_orbitals].
         """
-        weighted = radial * coefficients[slots.neighbour]  # [n_atoms, n_max, n_radial]
+        weighted = radial * coefficients[neighbour]  # [n_atoms, capacity, n_radial]
         sums = torch.bmm(angular, weighted)  # S_i [n_atoms, n_angular, n_radial]
-        mixed = torch.einsum(
-            "nak,akm->nam", sums, self.mixing[iteration % self.mixing.shape[0]][self.degree]
-        )  # [n_atoms, n_angular, n_orbitals]
-        return (mixed * mixed).sum(dim=1)
+        grams: list[torch.Tensor] = []
+        for ell in range(len(self.bounds) - 1):
+            block = sums[:, self.bounds[ell] : self.bounds[ell + 1]]
+            grams.append(torch.bmm(block.transpose(1, 2), block))  # G^L [n_atoms, k, k]
+        gram = torch.stack(grams, dim=1)  # [n_atoms, L, k, k]
+        mixing = self.mixing[iteration % self.mixing.shape[0]]  # [L, k, m]
+        pairs = mixing[:, :, None, :] * mixing[:, None, :, :]  # W_L[k, m] W_L[q, m], [L, k, k, m]
+        return gram.reshape(gram.shape[0], -1) @ pairs.reshape(-1, pairs.shape[-1])

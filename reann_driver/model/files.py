@@ -12,17 +12,17 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import torch
 from ase.data import atomic_numbers
 
 from ..atomic import atomic_write_bytes
 from ..errors import UserError
-from .committee import Committee
-from .reann import REANN, dtype_from_name
+
+if TYPE_CHECKING:  # annotations only: this module imports neither the model nor the committee
+    from .committee import Committee
 
 FORMAT = "reann-driver/model"
 FORMAT_VERSION = 1
@@ -30,11 +30,19 @@ COMMITTEE_FORMAT = "reann-driver/committee"
 COMMITTEE_FORMAT_VERSION = 1
 
 
+class SavableModel(Protocol):
+    """What a model file stores: the hyper-parameters that rebuild the model, and its weights."""
+
+    config: dict[str, Any]
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+
 class ModelFileError(UserError, ValueError):
     """A file that is not a readable reann-driver model (missing, truncated, foreign or corrupt)."""
 
 
-def _description(model: REANN, metadata: dict[str, Any] | None) -> dict[str, Any]:
+def _description(model: SavableModel, metadata: dict[str, Any] | None) -> dict[str, Any]:
     """Hyper-parameters, JSON metadata and CPU weights of one model."""
     return {
         "config": json.loads(json.dumps(model.config)),
@@ -43,7 +51,9 @@ def _description(model: REANN, metadata: dict[str, Any] | None) -> dict[str, Any
     }
 
 
-def save_model(model: REANN, path: str | os.PathLike[str], metadata: dict[str, Any] | None = None) -> None:
+def save_model(
+    model: SavableModel, path: str | os.PathLike[str], metadata: dict[str, Any] | None = None
+) -> None:
     """Write ``model`` to ``path`` atomically. ``metadata`` must be JSON-serialisable (e.g. training info)."""
     payload = {"format": FORMAT, "format_version": FORMAT_VERSION, **_description(model, metadata)}
     atomic_write_bytes(path, lambda stream: torch.save(payload, stream))
@@ -172,22 +182,6 @@ def weights_problem(state_dict: dict[str, Any]) -> str | None:
     return None
 
 
-def shapes_problem(config: dict[str, Any], state_dict: dict[str, torch.Tensor]) -> str | None:
-    """Whether the weights a config implies match the stored ones, found by building the model on
-    torch's meta device (no memory), so that a config claiming huge layers is refused before allocating."""
-    with torch.device("meta"):
-        expected = {key: value.shape for key, value in REANN(**config).state_dict().items()}
-    missing = sorted(expected.keys() - state_dict.keys())
-    unexpected = sorted(state_dict.keys() - expected.keys())
-    if missing or unexpected:
-        return f"weights missing {missing[:3]}, unexpected {unexpected[:3]}"
-    for key, shape in expected.items():
-        if state_dict[key].shape != shape:
-            stored = tuple(state_dict[key].shape)
-            return f"weight {key!r} has shape {stored} but the config implies {tuple(shape)}"
-    return None
-
-
 # Hyper-parameters that files written before they existed (reann-driver 0.1) lack, with the value that
 # reproduces those models exactly.
 LEGACY_CONFIG = {
@@ -205,69 +199,3 @@ def _upgrade(config: dict[str, Any], state: dict[str, Any]) -> tuple[dict[str, A
     if isinstance(mixing, torch.Tensor) and mixing.dim() == 3:
         state = {**state, "density.mixing": mixing.unsqueeze(0)}
     return config, state
-
-
-def _build(description: dict[str, Any], path: str | os.PathLike[str]) -> REANN:
-    config, state = _upgrade(dict(description["config"]), description["state_dict"])
-    try:
-        problem = shapes_problem(config, state)
-        if problem:
-            raise ModelFileError(f"{str(path)!r} holds an inconsistent model: {problem}")
-        model = REANN(**config)
-        model.load_state_dict(state)
-    except (TypeError, ValueError, RuntimeError, KeyError) as error:
-        if isinstance(error, ModelFileError):
-            raise
-        raise ModelFileError(f"{str(path)!r} holds an inconsistent model: {error}") from None
-    model.metadata = description.get("metadata", {})
-    return model
-
-
-def load_model(
-    path: str | os.PathLike[str],
-    device: torch.device | str | None = None,
-    dtype: torch.dtype | str | None = None,
-) -> REANN | Committee:
-    """Build the model (or committee) a file describes and load its weights (in evaluation mode).
-
-    Args:
-        path: a model file, or a committee file (then a ``Committee`` is returned).
-        device: where to put it (default: CPU).
-        dtype: override the stored float32/float64 (e.g. float64 inference of a float32-trained model).
-    """
-    payload = read_model_file(path)
-    if payload["format"] == COMMITTEE_FORMAT:
-        members = [_build(member, path) for member in payload["members"]]
-        try:
-            model: REANN | Committee = Committee(members)
-        except ValueError as error:
-            raise ModelFileError(f"{str(path)!r}: {error}") from None
-    else:
-        model = _build(payload, path)
-    model.metadata = payload.get("metadata", {})
-    if dtype is not None:
-        members = [model.member(k) for k in range(len(model))] if isinstance(model, Committee) else [model]
-        for member in members:
-            member.to(dtype_from_name(dtype))
-            member.config["dtype"] = str(dtype_from_name(dtype)).removeprefix("torch.")
-    return model.to(device or "cpu").eval()
-
-
-def load_committee(
-    paths: Sequence[str | os.PathLike[str]],
-    device: torch.device | str | None = None,
-    dtype: torch.dtype | str | None = None,
-) -> REANN | Committee:
-    """One model or committee file, or several model files as one committee (same species and cutoff)."""
-    if len(paths) == 1:
-        return load_model(paths[0], device, dtype)
-    members = []
-    for path in paths:
-        model = load_model(path, device, dtype)
-        if isinstance(model, Committee):
-            raise ModelFileError(f"{str(path)!r} is a committee file; give it alone or give model files")
-        members.append(model)
-    try:
-        return Committee(members, names=[repr(str(p)) for p in paths])
-    except ValueError as error:
-        raise ModelFileError(str(error)) from None

@@ -7,10 +7,8 @@ Distances are computed later, inside the model, so that they stay differentiable
 positions and cell.
 """
 
-from __future__ import annotations
-
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -20,9 +18,9 @@ from ase import Atoms
 from ..geometry import neighbour_list_problem
 
 
-@dataclass(frozen=True)
-class Graph:
-    """A batch of structures as one flat graph (all lengths in Å)."""
+class Graph(NamedTuple):
+    """A batch of structures as one flat graph (all lengths in Å); a NamedTuple, so that TorchScript
+    accepts it as the model's input."""
 
     positions: torch.Tensor  # [n_atoms, 3]
     cell: torch.Tensor  # [n_structures, 3, 3], lattice vectors as rows (zeros for molecules)
@@ -40,10 +38,9 @@ class Graph:
     def n_atoms(self) -> int:
         return int(self.positions.shape[0])
 
-    def to(self, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> Graph:
+    def to(self, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> "Graph":
         """The same graph on another device and/or floating-point dtype."""
-        return replace(
-            self,
+        return self._replace(
             positions=self.positions.to(device=device, dtype=dtype),
             cell=self.cell.to(device=device, dtype=dtype),
             shifts=self.shifts.to(device=device, dtype=dtype),

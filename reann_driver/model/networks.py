@@ -161,10 +161,11 @@ class ElementNetworks(nn.Module):
             for _ in range(n_species)
         )
 
-    def forward(self, x: torch.Tensor, groups: Sequence[torch.Tensor]) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, groups: list[torch.Tensor]) -> torch.Tensor:
         """x [n_atoms, n_in]; groups[s]: indices of the atoms of species s. Returns [n_atoms, n_out]."""
         out = x.new_zeros(x.shape[0], self.n_out)
-        for network, index in zip(self.networks, groups):
-            if index.numel():
+        for s, network in enumerate(self.networks):
+            index = groups[s]
+            if index.numel() > 0:
                 out = out.index_copy(0, index, network(x.index_select(0, index)))
         return out

@@ -10,24 +10,12 @@ from torch import nn
 
 from .angular import make_angular
 from .cutoff import cosine_cutoff
-from .density import EmbeddedDensity, NeighbourSlots
+from .density import EmbeddedDensity, NeighbourSlots, edge_slots, neighbour_slots, scatter_to_slots
+from .files import save_model
 from .neighbors import Graph
 from .networks import ElementNetworks
 from .radial import GaussianRadial
-
-DTYPES = {"float32": torch.float32, "float64": torch.float64}
-
-
-def dtype_from_name(dtype: torch.dtype | str) -> torch.dtype:
-    """``torch.float32``/``torch.float64`` or their names."""
-    if isinstance(dtype, torch.dtype):
-        if dtype not in DTYPES.values():
-            raise ValueError(f"dtype must be float32 or float64, got {dtype}")
-        return dtype
-    try:
-        return DTYPES[str(dtype).removeprefix("torch.")]
-    except KeyError:
-        raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}") from None
+from .runtime import dtype_from_name
 
 
 def apply_strain(
@@ -43,7 +31,8 @@ def apply_strain(
 
 def cell_volumes(graph: Graph) -> torch.Tensor:
     """|det H| per structure in Å^3, NaN for structures not periodic in all three directions."""
-    volume = torch.linalg.det(graph.cell).abs()
+    a, b, c = graph.cell[:, 0], graph.cell[:, 1], graph.cell[:, 2]
+    volume = (a * torch.linalg.cross(b, c)).sum(dim=1).abs()  # the triple product: no LU, graph-capturable
     return torch.where(graph.pbc.all(dim=1), volume, torch.full_like(volume, float("nan")))
 
 
@@ -154,8 +143,6 @@ class REANN(nn.Module):
 
     def save(self, path: str, metadata: dict[str, Any] | None = None) -> None:
         """Write the model (weights and hyper-parameters) to one file; see ``reann_driver.load_model``."""
-        from .files import save_model
-
         save_model(self, path, metadata if metadata is not None else self.metadata)
 
     @property
@@ -180,34 +167,97 @@ class REANN(nn.Module):
         with torch.no_grad():
             self.atomic_energies.copy_(torch.tensor(values, dtype=self.atomic_energies.dtype))
 
-    def atomic_energy(self, graph: Graph, positions: torch.Tensor, cell: torch.Tensor) -> torch.Tensor:
-        """Energy of every atom in eV, [n_atoms], for the given (possibly strained) positions and cells."""
-        centre, neighbour = graph.edge_index[0], graph.edge_index[1]
-        cell_shifts = torch.einsum("ea,eab->eb", graph.shifts, cell[graph.batch[centre]])
-        vectors = positions[neighbour] - positions[centre] + cell_shifts  # r_ij [n_edges, 3]
-        distances = torch.linalg.vector_norm(vectors, dim=1)
-        neighbour_species = graph.species[neighbour]
-        radial = self.radial(distances, neighbour_species) * cosine_cutoff(distances, self.cutoff).unsqueeze(
-            1
-        )
-        slots = NeighbourSlots.from_edges(centre, neighbour, graph.n_atoms)
-        radial = slots.scatter(radial)  # [n_atoms, n_max, n_radial]
-        angular = slots.scatter(self.angular(vectors)).transpose(1, 2)  # [n_atoms, n_angular, n_max]
-        groups = [torch.nonzero(graph.species == s).flatten() for s in range(len(self.species))]
-        coefficients = self.initial_coefficients[graph.species]  # c^0 [n_atoms, n_radial]
-        density = self.density(radial, angular, coefficients, slots, 0)
-        for t, update in enumerate(self.coefficient_updates, start=1):
-            coefficients = coefficients + update(density, groups)  # c^t = c^(t-1) + NN_t(rho^(t-1))
-            density = self.density(radial, angular, coefficients, slots, t)
-        return self.energy_networks(density, groups).squeeze(1) + self.atomic_energies[graph.species]
+    def extra_repr(self) -> str:
+        keys = ["species", "cutoff", "n_radial", "l_max", "iterations", "hidden", "coefficient_hidden"]
+        keys += ["n_orbitals", "angular", "activation", "network_layout", "shared_mixing", "dtype"]
+        return ", ".join(f"{key}={self.config[key]}" for key in keys)
 
-    def forward(self, graph: Graph, forces: bool = True, stress: bool = False) -> dict[str, torch.Tensor]:
+    def atomic_energy_from_slots(
+        self,
+        vectors: torch.Tensor,
+        slots: NeighbourSlots,
+        species: torch.Tensor,
+        groups: list[torch.Tensor] | None = None,
+    ) -> torch.Tensor:
+        """Energy of every atom in eV, [n_atoms], from its neighbours' vectors in the slot layout.
+
+        Args:
+            vectors: r_ij = x_j - x_i (+ cell shift) per slot, [n_atoms, capacity, 3] in Å (any finite
+                value in empty slots; pairs beyond the cutoff contribute exactly nothing).
+            slots: the dense neighbour layout (``neighbour`` and ``mask`` are used).
+            species: species index of every atom, [n_atoms].
+            groups: the atoms of each species (default: found here with ``nonzero``, a host sync).
+        """
+        if groups is None:
+            groups = species_groups(species, len(self.species))
+        n_atoms, capacity = slots.neighbour.shape[0], slots.neighbour.shape[1]
+        # empty slots get a vector beyond the cutoff: zero contribution, finite derivatives
+        vectors = torch.where(slots.mask[:, :, None], vectors, torch.full_like(vectors, self.cutoff))
+        flat = vectors.reshape(-1, 3)
+        distances = torch.linalg.vector_norm(flat, dim=1)
+        radial = self.radial(distances, species[slots.neighbour].reshape(-1))
+        radial = (radial * cosine_cutoff(distances, self.cutoff)[:, None]).reshape(n_atoms, capacity, -1)
+        angular = self.angular(flat).reshape(n_atoms, capacity, -1).transpose(1, 2)  # [n, n_angular, cap.]
+        coefficients = self.initial_coefficients[species]  # c^0 [n_atoms, n_radial]
+        density = self.density(radial, angular, coefficients, slots.neighbour, 0)
+        t = 0
+        for update in self.coefficient_updates:
+            t += 1
+            coefficients = coefficients + update(density, groups)  # c^t = c^(t-1) + NN_t(rho^(t-1))
+            density = self.density(radial, angular, coefficients, slots.neighbour, t)
+        return self.energy_networks(density, groups).squeeze(1) + self.atomic_energies[species]
+
+    def atomic_energy_from_edges(
+        self, vectors: torch.Tensor, edge_index: torch.Tensor, species: torch.Tensor
+    ) -> torch.Tensor:
+        """Energy of every atom in eV, [n_atoms], from the vectors r_ij [n_edges, 3] (Å) of the edges
+        (centre i, neighbour j) ``edge_index`` [2, n_edges]; ``species`` [n_atoms]."""
+        n_atoms = species.shape[0]
+        centre = edge_index[0]
+        slot, capacity = edge_slots(centre, n_atoms)
+        slots = NeighbourSlots(
+            scatter_to_slots(centre, slot, edge_index[1], n_atoms, capacity),
+            scatter_to_slots(centre, slot, vectors.detach(), n_atoms, capacity),  # unused: no cell here
+            scatter_to_slots(centre, slot, torch.ones_like(centre, dtype=torch.bool), n_atoms, capacity),
+        )
+        dense = scatter_to_slots(centre, slot, vectors, n_atoms, capacity)
+        return self.atomic_energy_from_slots(dense, slots, species)
+
+    def atomic_energy(
+        self,
+        graph: Graph,
+        positions: torch.Tensor,
+        cell: torch.Tensor,
+        slots: NeighbourSlots | None = None,
+        groups: list[torch.Tensor] | None = None,
+    ) -> torch.Tensor:
+        """Energy of every atom in eV, [n_atoms], for the given (possibly strained) positions and cells.
+
+        ``slots`` is the graph's neighbour layout (default: built here, which reads the largest
+        neighbour count back to the host); ``groups`` see ``atomic_energy_from_slots``.
+        """
+        if slots is None:
+            slots = neighbour_slots(graph.edge_index, graph.shifts, positions.shape[0])
+        cell_shifts = torch.bmm(slots.shifts, cell[graph.batch])  # S . H per slot [n, capacity, 3]
+        vectors = positions[slots.neighbour] - positions[:, None, :] + cell_shifts
+        return self.atomic_energy_from_slots(vectors, slots, graph.species, groups)
+
+    def forward(
+        self,
+        graph: Graph,
+        forces: bool = True,
+        stress: bool = False,
+        slots: NeighbourSlots | None = None,
+        groups: list[torch.Tensor] | None = None,
+    ) -> dict[str, torch.Tensor]:
         """Energies and their derivatives for a batch of structures.
 
         Returns a dict with ``energy`` [n_structures] (eV), ``atomic_energies`` [n_atoms] (eV) and, when
         asked, ``forces`` [n_atoms, 3] (eV/Å), ``virial`` [n_structures, 3, 3] (eV, -dE/d(strain)) and
         ``stress`` [n_structures, 3, 3] (eV/Å^3, +dE/d(strain)/V; NaN for structures with no volume).
         In training mode the derivatives keep their graph so that a force loss can be backpropagated.
+        ``slots`` and ``groups`` (see ``atomic_energy``) let a caller that keeps them between
+        calls skip their construction and its host synchronisations.
         """
         positions, cell = graph.positions, graph.cell
         inputs: list[torch.Tensor] = []
@@ -218,17 +268,27 @@ class REANN(nn.Module):
             strain = torch.zeros_like(cell).requires_grad_(True)
             inputs.append(strain)
             positions, cell = apply_strain(graph, positions, cell, strain)
-        atomic = self.atomic_energy(graph, positions, cell)
-        energy = atomic.new_zeros(graph.n_structures).index_add(0, graph.batch, atomic)
+        atomic = self.atomic_energy(graph, positions, cell, slots, groups)
+        energy = atomic.new_zeros(graph.cell.shape[0]).index_add(0, graph.batch, atomic)
         results = {"energy": energy, "atomic_energies": atomic}
-        if inputs:
+        if len(inputs) > 0:
             gradients = torch.autograd.grad(
-                energy.sum(), inputs, create_graph=self.training, allow_unused=True
+                [energy.sum()], inputs, create_graph=self.training, allow_unused=True
             )
-            gradients = tuple(torch.zeros_like(x) if g is None else g for g, x in zip(gradients, inputs))
             if forces:
-                results["forces"] = -gradients[0]
+                results["forces"] = -_zero_if_none(gradients[0], inputs[0])
             if stress:
-                results["virial"] = -gradients[1]
-                results["stress"] = gradients[1] / cell_volumes(graph)[:, None, None]
+                strain_gradient = _zero_if_none(gradients[1], inputs[1])
+                results["virial"] = -strain_gradient
+                results["stress"] = strain_gradient / cell_volumes(graph)[:, None, None]
         return results
+
+
+def _zero_if_none(gradient: torch.Tensor | None, like: torch.Tensor) -> torch.Tensor:
+    """The gradient autograd returns, or zeros for an input the energy does not depend on."""
+    return torch.zeros_like(like) if gradient is None else gradient
+
+
+def species_groups(species: torch.Tensor, n_species: int) -> list[torch.Tensor]:
+    """The indices of the atoms of each species, [n_species] tensors (``nonzero``: a host sync)."""
+    return [torch.nonzero(species == s).flatten() for s in range(n_species)]

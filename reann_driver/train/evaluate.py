@@ -18,8 +18,8 @@ from ase.calculators.singlepoint import SinglePointCalculator
 from ase.io import write
 
 from ..atomic import atomic_write_bytes
-from ..calculator import to_numpy
 from ..model import REANN, Committee, graph_from_atoms
+from ..model.runtime import to_numpy
 from .calibration import MemberPredictions, calibration_table, predict_members
 from .checkpoints import load_checkpoint, model_from_checkpoint
 from .data import frame_has_forces

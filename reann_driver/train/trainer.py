@@ -20,8 +20,8 @@ import torch.distributed as dist
 from tqdm import tqdm
 
 from ..atomic import remove_stale_temporaries
-from ..calculator import resolve_device
 from ..model import REANN
+from ..model.runtime import resolve_device
 from .auto import resolve
 from .checkpoints import BEST, LAST, load_checkpoint, restore_rng_states, rng_states, save_checkpoint
 from .config import Config, check_resumable

@@ -1,0 +1,56 @@
+"""Where and in which precision a model runs: device and dtype names, and model outputs back to NumPy."""
+
+from __future__ import annotations
+
+import copy
+from typing import TypeVar
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..errors import UserError
+
+M = TypeVar("M", bound=nn.Module)
+DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+def dtype_from_name(dtype: torch.dtype | str) -> torch.dtype:
+    """``torch.float32``/``torch.float64`` or their names."""
+    if isinstance(dtype, torch.dtype):
+        if dtype not in DTYPES.values():
+            raise ValueError(f"dtype must be float32 or float64, got {dtype}")
+        return dtype
+    try:
+        return DTYPES[str(dtype).removeprefix("torch.")]
+    except KeyError:
+        raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}") from None
+
+
+class DeviceError(UserError, RuntimeError):
+    """A device that was asked for but is not available (e.g. CUDA on a machine without a GPU)."""
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """``"auto"`` means CUDA when available, else CPU; anything else is passed to ``torch.device``."""
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(device)
+    except RuntimeError as error:  # torch's message lists the device types it knows
+        raise DeviceError(f"device {str(device)!r}: {error}") from None
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise DeviceError(f"device {str(device)!r} was asked for but torch sees no CUDA device")
+    return resolved
+
+
+def inference_copy(model: M, device: torch.device, dtype: torch.dtype) -> M:
+    """A copy of ``model`` for inference on ``device`` in ``dtype``: evaluation mode and parameters that
+    need no gradient, so that a forces pass keeps nothing for weight gradients (the model passed in is
+    left as it is)."""
+    return copy.deepcopy(model).to(device=device, dtype=dtype).eval().requires_grad_(False)
+
+
+def to_numpy(tensor: torch.Tensor) -> np.ndarray:
+    """A model output as a float64 NumPy array on the host (whatever the model's device and dtype)."""
+    return tensor.detach().to(device="cpu", dtype=torch.float64).numpy()
