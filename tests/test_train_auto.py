@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 from ase.build import molecule
 from ase.calculators.singlepoint import SinglePointCalculator
-from ase.io import write
-from test_train_loop import rattled_alloys, tiny_config
+from test_train_loop import rattled_alloys, tiny_config, write_split
 
 from reann_driver.train import load_config, train
 from reann_driver.train.auto import ENERGY_LENGTH, PATIENCE_STEPS, label_scales, resolve
@@ -91,9 +90,7 @@ def test_patience_is_counted_in_optimizer_steps(n_frames: int, batch: int, patie
 
 def test_time_budget_anneals_the_learning_rate(tmp_path) -> None:
     """With max_minutes the lr is capped: lr for the first quarter, min_lr at the end of the budget."""
-    frames = rattled_alloys(10, seed=3)
-    write(tmp_path / "train.extxyz", frames[:6])
-    write(tmp_path / "val.extxyz", frames[6:])
+    write_split(tmp_path, rattled_alloys(10, seed=3), 6, 4)
     config = tiny_config(tmp_path, tmp_path / "run", "train.max_minutes=10", "train.min_lr=1e-5")
     trainer = Trainer(config)
     try:
@@ -110,9 +107,7 @@ def test_time_budget_anneals_the_learning_rate(tmp_path) -> None:
 
 
 def test_the_log_says_why_training_stopped(tmp_path) -> None:
-    frames = rattled_alloys(8, seed=4)
-    write(tmp_path / "train.extxyz", frames[:5])
-    write(tmp_path / "val.extxyz", frames[5:])
+    write_split(tmp_path, rattled_alloys(8, seed=4), 5, 3)
     result = train(tiny_config(tmp_path, tmp_path / "run", "train.epochs=2"))
     log = (tmp_path / "run" / "train.log").read_text()
     assert "epoch budget of 2 epochs reached" in result.stop_reason
@@ -125,9 +120,7 @@ def test_the_log_says_why_training_stopped(tmp_path) -> None:
 def test_reference_loss_selects_on_a_fixed_metric(tmp_path) -> None:
     """The best model and the plateau use the weighted metric also with loss: reference, whose own
     value changes with the learning rate."""
-    frames = rattled_alloys(8, seed=5)
-    write(tmp_path / "train.extxyz", frames[:5])
-    write(tmp_path / "val.extxyz", frames[5:])
+    write_split(tmp_path, rattled_alloys(8, seed=5), 5, 3)
     trainer = Trainer(tiny_config(tmp_path, tmp_path / "run", "train.loss=reference"))
     try:
         sums = trainer.validate(trainer.ema.model, trainer.data["val"])

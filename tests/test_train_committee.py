@@ -8,9 +8,9 @@ import json
 import numpy as np
 import pytest
 import torch
-from ase.io import read, write
+from ase.io import read
 from click.testing import CliRunner
-from test_train_loop import TINY_MODEL, rattled_alloys, tiny_config
+from test_train_loop import TINY_MODEL, rattled_alloys, tiny_config, write_split
 
 from reann_driver import Committee, load_model
 from reann_driver.cli.main import main
@@ -20,12 +20,7 @@ from reann_driver.train import ConfigError, TrainingError, train_committee
 
 @pytest.fixture(scope="module")
 def split_dir(tmp_path_factory):
-    directory = tmp_path_factory.mktemp("split")
-    frames = rattled_alloys(20, seed=5)
-    write(directory / "train.extxyz", frames[:12])
-    write(directory / "val.extxyz", frames[12:16])
-    write(directory / "test.extxyz", frames[16:])
-    return directory
+    return write_split(tmp_path_factory.mktemp("split"), rattled_alloys(20, seed=5), 12, 4)
 
 
 @pytest.fixture(scope="module")

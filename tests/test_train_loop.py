@@ -44,14 +44,18 @@ def rattled_alloys(n_frames: int, seed: int) -> list[Atoms]:
     return frames
 
 
+def write_split(directory, frames, n_train: int, n_val: int):
+    """train.extxyz, val.extxyz and (with frames left) test.extxyz in ``directory``, which is returned."""
+    write(directory / "train.extxyz", frames[:n_train])
+    write(directory / "val.extxyz", frames[n_train : n_train + n_val])
+    if len(frames) > n_train + n_val:
+        write(directory / "test.extxyz", frames[n_train + n_val :])
+    return directory
+
+
 @pytest.fixture(scope="module")
 def split_dir(tmp_path_factory):
-    directory = tmp_path_factory.mktemp("split")
-    frames = rattled_alloys(26, seed=1)
-    write(directory / "train.extxyz", frames[:16])
-    write(directory / "val.extxyz", frames[16:22])
-    write(directory / "test.extxyz", frames[22:])
-    return directory
+    return write_split(tmp_path_factory.mktemp("split"), rattled_alloys(26, seed=1), 16, 6)
 
 
 def tiny_config(split_dir, output, *extra):

@@ -9,7 +9,7 @@ import pytest
 from ase.calculators.singlepoint import SinglePointCalculator
 from ase.io import write
 from click.testing import CliRunner
-from test_train_loop import rattled_alloys
+from test_train_loop import rattled_alloys, write_split
 
 from reann_driver.cli.main import main
 
@@ -37,11 +37,7 @@ def alloys(n_frames: int, seed: int, forces: bool = True) -> list:
 
 @pytest.fixture(scope="module")
 def split_dir(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("split")
-    frames = alloys(12, seed=3)
-    write(folder / "train.extxyz", frames[:8])
-    write(folder / "val.extxyz", frames[8:])
-    return folder
+    return write_split(tmp_path_factory.mktemp("split"), alloys(12, seed=3), 8, 4)
 
 
 def reann(*arguments: str):
