@@ -140,7 +140,7 @@ class TrainConfig:
     energy_weight: float | None = field(
         default=None,
         metadata=_help(
-            "weight of the per-atom energy MSE ((eV/atom)^-2); null: force_weight / (0.316 Å)^2, or without "
+            "weight of the per-atom energy MSE ((eV/atom)^-2); null: force_weight x 1 Å^-2, or without "
             "forces 1 / mean square training energy per atom about the reference energies"
         ),
     )
