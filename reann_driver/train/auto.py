@@ -67,33 +67,40 @@ def label_scales(
 
 
 def resolve(
-    train: TrainConfig, structures: Sequence[LabelledStructure], references: Sequence[float]
+    train: TrainConfig,
+    structures: Sequence[LabelledStructure],
+    references: Sequence[float],
+    fit_forces: bool = True,
 ) -> Settings:
-    """Settings for ``train`` on the training ``structures`` (``references``: eV per species)."""
+    """Settings for ``train`` on the training ``structures`` (``references``: eV per species);
+    ``fit_forces=False`` (energy-only data) sets the force weight to 0 whatever the configuration says."""
     notes = []
     steps = max(1, math.ceil(len(structures) / train.batch_size))
     energy_weight, force_weight = train.energy_weight, train.force_weight
-    if energy_weight is None or force_weight is None:
-        energy_ms, force_ms = label_scales(structures, references)
-        if force_weight is None:
-            force_weight = 0.0 if force_ms is None else 1.0 / force_ms
-            notes.append(
-                "force_weight 0: the training data have no forces (energy-only training)"
-                if force_ms is None
-                else f"force_weight {force_weight:.4g} (eV/Å)^-2 = 1 / mean square force component "
-                f"({math.sqrt(force_ms):.3f} eV/Å RMS)"
-            )
-        if energy_weight is None:
-            if force_weight > 0:
-                energy_weight = force_weight / ENERGY_LENGTH**2
-                rule = f"force_weight / ({ENERGY_LENGTH:.3g} Å)^2"
-            else:
-                energy_weight = 1.0 / max(energy_ms, 1e-12)
-                rule = "1 / mean square energy per atom about the reference energies"
-            notes.append(
-                f"energy_weight {energy_weight:.4g} (eV/atom)^-2 = {rule} "
-                f"(training energies: {1000 * math.sqrt(energy_ms):.1f} meV/atom RMS about the references)"
-            )
+    energy_ms, force_ms = label_scales(structures, references)
+    if not fit_forces or force_ms is None:
+        force_weight = 0.0
+        notes.append(
+            "force_weight 0: no forces in the training data (absent, or all zero as n2p2 files write for "
+            "energy-only sets such as QM9): fitting energies only, force weight 0"
+        )
+    elif force_weight is None:
+        force_weight = 1.0 / force_ms
+        notes.append(
+            f"force_weight {force_weight:.4g} (eV/Å)^-2 = 1 / mean square force component "
+            f"({math.sqrt(force_ms):.3f} eV/Å RMS)"
+        )
+    if energy_weight is None:
+        if force_weight > 0:
+            energy_weight = force_weight / ENERGY_LENGTH**2
+            rule = f"force_weight / ({ENERGY_LENGTH:.3g} Å)^2"
+        else:
+            energy_weight = 1.0 / max(energy_ms, 1e-12)
+            rule = "1 / mean square energy per atom about the reference energies"
+        notes.append(
+            f"energy_weight {energy_weight:.4g} (eV/atom)^-2 = {rule} "
+            f"(training energies: {1000 * math.sqrt(energy_ms):.1f} meV/atom RMS about the references)"
+        )
     patience = train.scheduler_patience
     if patience is None:
         patience = max(MIN_PATIENCE_EPOCHS, math.ceil(PATIENCE_STEPS / steps))

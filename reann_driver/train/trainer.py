@@ -88,21 +88,15 @@ class Trainer:
         self.distributed.barrier()
         self.output = RunOutput(config, self.distributed.is_main, resume)
         self.log(self.references.note)
-        if not self.fit_forces:
-            self.log(
-                "no forces in the training data (absent, or all zero as n2p2 files write for energy-only "
-                "sets such as QM9): fitting energies only, force weight 0"
-            )
-        settings = resolve(
-            config.train, self.data["train"], [self.references.energies[s] for s in self.species]
-        )
+        references = [self.references.energies[s] for s in self.species]
+        settings = resolve(config.train, self.data["train"], references, self.fit_forces)
         for note in settings.notes:
             self.log(f"chosen from the training data: {note}")
         # the training settings in force: the configuration with its auto values resolved
         self.train = dataclasses.replace(
             config.train,
             energy_weight=settings.energy_weight,
-            force_weight=settings.force_weight if self.fit_forces else 0.0,
+            force_weight=settings.force_weight,
             scheduler_patience=settings.patience,
             ema_decay=settings.ema_decay,
         )
