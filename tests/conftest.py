@@ -24,6 +24,9 @@ def randomised(model: reann_driver.REANN, seed: int = 0, scale: float = 0.3) -> 
                 parameter.copy_(scale * noise)
         noise = torch.randn(model.initial_coefficients.shape, generator=generator, dtype=torch.float64)
         model.initial_coefficients.add_(0.2 * noise)
+        # the orthogonal initialisation gives every L and iteration the same mixing matrix: make them differ
+        noise = torch.randn(model.density.mixing.shape, generator=generator, dtype=torch.float64)
+        model.density.mixing.add_(0.1 * noise)
     return model
 
 

@@ -88,6 +88,31 @@ def test_patience_is_counted_in_optimizer_steps(n_frames: int, batch: int, patie
     assert horizon == pytest.approx(min(1000, patience * steps / 2))
 
 
+def test_a_time_budget_replaces_the_plateau_schedule(tmp_path) -> None:
+    """With max_minutes and no explicit patience the budget alone sets the lr: no plateau schedule (which,
+    driven by a small noisy validation set, stopped random-CH4 runs after two of twenty minutes), an EMA
+    over 1000 steps, and a run that trains until the budget even when validation stops improving."""
+    structures = prepare(methanes(8), ["H", "C"], 4.0)
+    settings = resolve(load_config(None, ["train.max_minutes=20"]).train, structures, [-8.0, -8.0])
+    assert settings.patience is None
+    assert settings.ema_decay == pytest.approx(1 - 1 / 1000)
+    assert any("no plateau schedule" in note for note in settings.notes)
+    explicit = load_config(None, ["train.max_minutes=20", "train.scheduler_patience=3"]).train
+    assert resolve(explicit, structures, [-8.0, -8.0]).patience == 3
+
+    write_split(tmp_path, rattled_alloys(8, seed=6), 5, 3)
+    # validation cannot improve at lr 1e-5 for long; a plateau schedule of patience 0 would stop at once
+    options = ("train.lr=1e-5", "train.min_lr=1e-5", "train.max_minutes=0.05", "train.epochs=100000")
+    trainer = Trainer(tiny_config(tmp_path, tmp_path / "probe", *options))
+    try:
+        assert trainer.scheduler is None
+    finally:
+        trainer.close()
+    result = train(tiny_config(tmp_path, tmp_path / "run", *options))
+    assert "time budget" in result.stop_reason
+    assert "no plateau schedule" in (tmp_path / "run" / "train.log").read_text()
+
+
 def test_time_budget_anneals_the_learning_rate(tmp_path) -> None:
     """With max_minutes the lr is capped: lr for the first quarter, min_lr at the end of the budget."""
     write_split(tmp_path, rattled_alloys(10, seed=3), 6, 4)

@@ -69,14 +69,15 @@ def float64_model(
 
     ``activation="identity"`` without LayerNorm makes every network affine, the degree-1 polynomial networks
     of the theorems, in either network layout; the ``pre_norm`` layout with one hidden layer is the one
-    ``square_activations`` turns into degree 2. Radial functions: ``radial_init="narrow"``, c^0 = 1.
+    ``square_activations`` turns into degree 2. Radial functions: ``radial_init="narrow"``, c^0 = 1;
+    mixing matrices ``normal`` (generic, independent per L and t, as the theorems assume).
     """
     torch.manual_seed(seed)
     model = reann_driver.REANN(
         species, cutoff=cutoff, n_radial=n_radial, l_max=l_max, iterations=iterations, hidden=hidden,
         coefficient_hidden=hidden, n_orbitals=n_orbitals, angular=angular, activation=activation,
         layer_norm=layer_norm, network_layout=network_layout, shared_mixing=shared_mixing,
-        radial_init="narrow", initial_coefficient=1.0, dtype=torch.float64,
+        radial_init="narrow", mixing_init="normal", initial_coefficient=1.0, dtype=torch.float64,
     )  # fmt: skip
     randomise_zero_parameters(model, seed, scale)
     return model.eval()

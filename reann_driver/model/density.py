@@ -53,6 +53,27 @@ def neighbour_slots(
     return NeighbourSlots(table, scatter_to_slots(centre, slot, shifts, n_atoms, capacity), mask)
 
 
+MIXING_INITS = ("orthogonal", "normal")
+
+
+def initial_mixing(init: str, n_sets: int, n_l: int, n_radial: int, n_orbitals: int) -> torch.Tensor:
+    """Initial orbital mixing matrices W_L^t, [n_sets, n_l, n_radial, n_orbitals].
+
+    * ``"orthogonal"``: one random matrix with orthonormal rows (or columns, whichever are fewer), entries
+      about 1 / sqrt(max(k, m)), copied to every L and t: the original code's ``hyper`` (orthogonal_ of a
+      [k, m] matrix repeated over iterations and angular momenta). Every density component then starts as
+      the same well-scaled mixture of radial channels.
+    * ``"normal"`` (reann-driver 0.1 to 0.2): independent N(0, 1/k) entries, about sqrt(m / k) times larger
+      in norm, so the densities start about m / k times larger.
+    """
+    if init == "orthogonal":
+        single = nn.init.orthogonal_(torch.empty(n_radial, n_orbitals))
+        return single.expand(n_sets, n_l, n_radial, n_orbitals).clone()
+    if init == "normal":
+        return torch.randn(n_sets, n_l, n_radial, n_orbitals) / n_radial**0.5
+    raise ValueError(f"mixing_init must be one of {MIXING_INITS}, got {init!r}")
+
+
 class EmbeddedDensity(nn.Module):
     """rho_i[m] = sum_L sum_{a in L} ( sum_k W_L[k, m] S_i[a, k] )^2 with
     S_i[a, k] = sum_j c_j[k] f_c(r_ij) g_k(r_ij) Y_a(r_ij)   (PRL 127, 156002, Eqs. (2)-(4)).
@@ -68,12 +89,14 @@ class EmbeddedDensity(nn.Module):
     tensor is ever formed (nor kept for the backward pass).
     """
 
-    def __init__(self, degree: list[int], n_radial: int, n_orbitals: int, n_sets: int = 1) -> None:
+    def __init__(
+        self, degree: list[int], n_radial: int, n_orbitals: int, n_sets: int = 1, init: str = "orthogonal"
+    ) -> None:
         super().__init__()
         n_l = max(degree) + 1
         self.bounds = [degree.index(ell) for ell in range(n_l)] + [len(degree)]  # angular block of each L
         # W_L^t [t, L, k, m]
-        self.mixing = nn.Parameter(torch.randn(n_sets, n_l, n_radial, n_orbitals) / n_radial**0.5)
+        self.mixing = nn.Parameter(initial_mixing(init, n_sets, n_l, n_radial, n_orbitals))
 
     def forward(
         self,

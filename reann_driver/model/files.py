@@ -190,11 +190,14 @@ LEGACY_CONFIG = {
     "radial_init": "narrow",
     "initial_coefficient": 1.0,
 }
+# Added after 0.1, with the values that files written before them used.
+LATER_DEFAULTS = {"mixing_init": "normal", "pair_repulsion": "none"}
 
 
 def _upgrade(config: dict[str, Any], state: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """Config and weights of a 0.1 file in the current layout (one shared mixing set, [1, L, k, m])."""
     config = {**LEGACY_CONFIG, **config} if "network_layout" not in config else config
+    config = {**LATER_DEFAULTS, **config}
     mixing = state.get("density.mixing")
     if isinstance(mixing, torch.Tensor) and mixing.dim() == 3:
         state = {**state, "density.mixing": mixing.unsqueeze(0)}

@@ -15,6 +15,7 @@ from .files import save_model
 from .neighbors import Graph
 from .networks import ElementNetworks
 from .radial import GaussianRadial
+from .repulsion import PAIR_REPULSIONS, ZBLRepulsion
 from .runtime import dtype_from_name
 
 
@@ -61,6 +62,10 @@ class REANN(nn.Module):
             iteration (the original code has one per iteration).
         radial_init: initial radial centres and widths: ``wide``, ``reference`` or ``narrow`` (see
             ``GaussianRadial``).
+        mixing_init: initial orbital mixing matrices: ``orthogonal`` (the original code's) or ``normal``
+            (see ``density.initial_mixing``).
+        pair_repulsion: ``zbl`` adds the ZBL screened nuclear repulsion, switched off at the sum of the
+            covalent radii, to the learnt energy (see ``repulsion.py``); ``none`` (default) adds nothing.
         initial_coefficient: the value of every initial orbital coefficient c^0 (the original code uses
             1 / the maximum number of neighbours).
         atomic_energies: reference energy per element in eV, the initial output bias of the energy
@@ -84,6 +89,8 @@ class REANN(nn.Module):
         network_layout: str = "reference",
         shared_mixing: bool = False,
         radial_init: str = "wide",
+        mixing_init: str = "orthogonal",
+        pair_repulsion: str = "none",
         initial_coefficient: float = 1.0,
         atomic_energies: Mapping[str, float] | Sequence[float] | None = None,
         dtype: torch.dtype | str = torch.float64,
@@ -92,6 +99,8 @@ class REANN(nn.Module):
         species = [str(s) for s in species]
         if not species or len(set(species)) != len(species):
             raise ValueError(f"species must be a non-empty list of distinct symbols, got {species}")
+        if pair_repulsion not in PAIR_REPULSIONS:
+            raise ValueError(f"pair_repulsion must be one of {PAIR_REPULSIONS}, got {pair_repulsion!r}")
         if cutoff <= 0 or n_radial < 1 or l_max < 0 or iterations < 0:
             raise ValueError("need cutoff > 0, n_radial >= 1, l_max >= 0 and iterations >= 0")
         coefficient_hidden = hidden if coefficient_hidden is None else coefficient_hidden
@@ -115,6 +124,8 @@ class REANN(nn.Module):
             "network_layout": network_layout,
             "shared_mixing": bool(shared_mixing),
             "radial_init": radial_init,
+            "mixing_init": mixing_init,
+            "pair_repulsion": pair_repulsion,
             "initial_coefficient": float(initial_coefficient),
             "dtype": str(dtype_from_name(dtype)).removeprefix("torch."),
         }
@@ -123,7 +134,7 @@ class REANN(nn.Module):
         self.radial = GaussianRadial(n_species, n_radial, cutoff, radial_init)
         self.angular = make_angular(angular, l_max)
         n_sets = 1 if shared_mixing else iterations + 1
-        self.density = EmbeddedDensity(self.angular.degree, n_radial, n_orbitals, n_sets)
+        self.density = EmbeddedDensity(self.angular.degree, n_radial, n_orbitals, n_sets, mixing_init)
         # c^0 per element
         self.initial_coefficients = nn.Parameter(
             torch.full((n_species, n_radial), float(initial_coefficient))
@@ -135,6 +146,8 @@ class REANN(nn.Module):
             for _ in range(iterations)
         )
         self.energy_networks = ElementNetworks(n_species, n_orbitals, hidden, 1, **network_options)
+        self.use_repulsion = pair_repulsion == "zbl"
+        self.repulsion = ZBLRepulsion(species, cutoff)
         self.atomic_energies = nn.Parameter(torch.zeros(n_species))  # output bias per element, eV
         if atomic_energies is not None:
             self.set_atomic_energies(atomic_energies)
@@ -169,7 +182,8 @@ class REANN(nn.Module):
 
     def extra_repr(self) -> str:
         keys = ["species", "cutoff", "n_radial", "l_max", "iterations", "hidden", "coefficient_hidden"]
-        keys += ["n_orbitals", "angular", "activation", "network_layout", "shared_mixing", "dtype"]
+        keys += ["n_orbitals", "angular", "activation", "network_layout", "shared_mixing", "pair_repulsion"]
+        keys += ["dtype"]
         return ", ".join(f"{key}={self.config[key]}" for key in keys)
 
     def atomic_energy_from_slots(
@@ -195,7 +209,8 @@ class REANN(nn.Module):
         vectors = torch.where(slots.mask[:, :, None], vectors, torch.full_like(vectors, self.cutoff))
         flat = vectors.reshape(-1, 3)
         distances = torch.linalg.vector_norm(flat, dim=1)
-        radial = self.radial(distances, species[slots.neighbour].reshape(-1))
+        neighbour_species = species[slots.neighbour].reshape(-1)
+        radial = self.radial(distances, neighbour_species)
         radial = (radial * cosine_cutoff(distances, self.cutoff)[:, None]).reshape(n_atoms, capacity, -1)
         angular = self.angular(flat).reshape(n_atoms, capacity, -1).transpose(1, 2)  # [n, n_angular, cap.]
         coefficients = self.initial_coefficients[species]  # c^0 [n_atoms, n_radial]
@@ -205,7 +220,12 @@ class REANN(nn.Module):
             t += 1
             coefficients = coefficients + update(density, groups)  # c^t = c^(t-1) + NN_t(rho^(t-1))
             density = self.density(radial, angular, coefficients, slots.neighbour, t)
-        return self.energy_networks(density, groups).squeeze(1) + self.atomic_energies[species]
+        energy = self.energy_networks(density, groups).squeeze(1) + self.atomic_energies[species]
+        if self.use_repulsion:
+            centre_species = species[:, None].expand(n_atoms, capacity).reshape(-1)
+            pairs = self.repulsion(distances, centre_species, neighbour_species)
+            energy = energy + pairs.reshape(n_atoms, capacity).sum(dim=1)
+        return energy
 
     def atomic_energy_from_edges(
         self, vectors: torch.Tensor, edge_index: torch.Tensor, species: torch.Tensor

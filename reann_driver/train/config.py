@@ -103,6 +103,19 @@ class ModelConfig:
             "radial Gaussians: wide (alpha 0.2-1.2/Å^2, even centres), reference (random), narrow"
         ),
     )
+    mixing_init: Literal["orthogonal", "normal"] = field(
+        default="orthogonal",
+        metadata=_help(
+            "orbital mixing matrices: orthogonal (original REANN, same for all L and T) or normal"
+        ),
+    )
+    pair_repulsion: Literal["none", "zbl"] = field(
+        default="zbl",
+        metadata=_help(
+            "zbl: add the ZBL nuclear repulsion below the sum of covalent radii (the network learns the "
+            "rest); none: the network alone (REANN's own default)"
+        ),
+    )
     initial_coefficient: float = field(
         default=1.0, metadata=_help("initial orbital coefficients c^0 (original REANN: 1/max neighbours)")
     )
@@ -162,15 +175,15 @@ class TrainConfig:
     ema_decay: float | Literal["auto"] | None = field(
         default="auto",
         metadata=_help(
-            "exponential moving average of the weights per step; auto: 1 - 1/min(1000, patience steps / 2); "
-            "null: off"
+            "exponential moving average of the weights per step; auto: 1 - 1/min(1000, patience steps / 2) "
+            "(1 - 1/1000 without a plateau schedule); null: off"
         ),
     )
     scheduler_patience: int | None = field(
         default=None,
         metadata=_help(
             "epochs without validation improvement before lowering the lr; null: about 1000 optimizer steps "
-            "(at least 10 epochs)"
+            "(at least 10 epochs), or no plateau schedule when max_minutes is set (the budget sets the lr)"
         ),
     )
     scheduler_factor: float = field(
@@ -195,8 +208,9 @@ class TrainConfig:
     max_minutes: float | None = field(
         default=None,
         metadata=_help(
-            "wall-time budget (minutes): the lr is also capped so that it anneals from lr to min_lr over the "
-            "last 75 % of the budget, and the run stops at the end of the epoch that exceeds it"
+            "wall-time budget (minutes): the lr is held for the first 25 % and annealed exponentially to "
+            "min_lr over the rest (capping the plateau schedule, which is off unless scheduler_patience is "
+            "set); the run stops at the end of the epoch that exceeds it"
         ),
     )
     committee: int = field(
