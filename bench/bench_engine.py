@@ -13,7 +13,9 @@ Prints medians of alternating calls and the ratio ours / reference for
 * a batch of 32 boxes (per box) through the same three entry points (the calculator: 32 calls);
 * our driver's evaluator with its kept neighbour slots (default skin) next to a fresh neighbour list;
 * the cost per atom of a direct call from 192 to 24,576 atoms (replicated boxes);
-* the peak memory per atom of one direct call (each measured in a fresh subprocess: VmHWM).
+* the peak memory per atom of one direct call (each measured in a fresh subprocess: VmHWM);
+* with ``--compile``, our driver's evaluator with ``compile=True`` (torch.compile) next to the reference's
+  driver, and the time of its first (compiling) call.
 
 The driver's evaluator of this branch keeps its neighbour slots between calls; each call gets fresh
 small displacements (0.01 Å, below half the skin), as in MD between neighbour-list rebuilds.
@@ -168,6 +170,9 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--largest", type=int, default=len(SIZES), help="how many of the sizes to scan")
     parser.add_argument("--json", type=Path, help="also write the figures as JSON")
+    parser.add_argument(
+        "--compile", action="store_true", help="also time our driver with compile=True against 0.1's driver"
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)
     theirs = import_package(args.reference.resolve())
@@ -212,6 +217,23 @@ def main() -> None:
         a, b = 1e3 * a / len(boxes), 1e3 * b / len(boxes)
         print(f"{label:34} {a:10.2f} {b:13.2f} {a / b:7.2f}")
         figures[f"kept slots, {label}"] = {"kept_ms": a, "fresh_ms": b}
+
+    if args.compile:
+        print(
+            f"\n{'driver compiled / reference driver':34} {'ours ms':>10} {'reference ms':>13} {'ratio':>7}"
+        )
+        for label, boxes in (("one box", [water]), (f"batch of {args.batch}, per box", [water] * args.batch)):
+            start = time.perf_counter()
+            compiled = driver_call(ours, model_file, boxes, compile=True)
+            compiled()  # compiles
+            seconds = time.perf_counter() - start
+            reference = driver_call(theirs, model_file, boxes)
+            a, b = alternate(
+                compiled, reference, args.repeats if len(boxes) == 1 else max(3, args.repeats // 3)
+            )
+            a, b = 1e3 * a / len(boxes), 1e3 * b / len(boxes)
+            print(f"{label:34} {a:10.2f} {b:13.2f} {a / b:7.2f}   (first call {seconds:.0f} s)")
+            figures[f"compiled driver, {label}"] = {"ours_ms": a, "reference_ms": b, "compile_s": seconds}
 
     print(f"\n{'direct E+F, cost per atom':34} {'ours µs':>10} {'reference µs':>13} {'ratio':>7}")
     for size in SIZES[: args.largest]:

@@ -128,6 +128,20 @@ def test_float32_agrees_with_float64() -> None:
     assert np.allclose(low["stress"], high["stress"], rtol=1e-4, atol=1e-5)
 
 
+def test_float32_model_sums_structure_energies_in_float64() -> None:
+    model = tiny_model(dtype=torch.float32)
+    model.set_atomic_energies([-400.0, -2000.0])  # large per-atom energies, as in real data
+    big = random_crystal(seed=12).repeat((6, 6, 6))  # 1728 atoms
+    graph = graph_from_atoms([big, random_crystal(seed=3)], model.species, model.cutoff, dtype=torch.float32)
+    output = model(graph, forces=True)
+    atomic = output["atomic_energies"]
+    assert atomic.dtype == torch.float32 and output["energy"].dtype == torch.float64
+    exact = torch.zeros(2, dtype=torch.float64).index_add(0, graph.batch, atomic.double())
+    assert torch.equal(output["energy"], exact)
+    naive = torch.zeros(2, dtype=torch.float32).index_add(0, graph.batch, atomic)  # what float32 gives
+    assert float((naive.double() - exact).abs()[0]) > 1e-3  # so the float64 sum is what matters here
+
+
 def test_unknown_element_is_a_clear_error() -> None:
     model = tiny_model()
     with pytest.raises(ValueError, match="element\\(s\\) C not in the model's species"):

@@ -111,6 +111,13 @@ def _print_plugin_path(context: click.Context, _parameter: click.Parameter, valu
     "than skin/2 (0: rebuilt whenever an atom moves).",
 )
 @click.option(
+    "--compile",
+    "compile_model",
+    is_flag=True,
+    help="Run the model through torch.compile: the first request takes about a minute longer (one CPU "
+    "core), every later one less (see docs/driver.md). A single model only; needs a C++ compiler on CPU.",
+)
+@click.option(
     "--wait",
     type=click.FloatRange(0),
     default=60.0,
@@ -144,6 +151,7 @@ def main(
     non_periodic: bool,
     extras: bool,
     skin: float,
+    compile_model: bool,
     wait: float,
     handshake_timeout: float,
 ) -> None:
@@ -179,6 +187,7 @@ def main(
             dtype=dtype,
             extras=extras,
             skin=skin,
+            compile=compile_model,
         )
     except Exception as error:
         _fail_on_user_error(error, EXIT_ERROR)
@@ -188,6 +197,8 @@ def main(
     _log(f"waiting for i-PI to listen at {address} (for up to {wait:g} s, --wait)")
     members = f"committee of {len(evaluator.model)}" if isinstance(evaluator.model, Committee) else "model"
     mode = f"{members} on {evaluator.device} ({dtype}), {'non-periodic' if non_periodic else 'periodic'}"
+    if compile_model:
+        mode += ", compiled (the first request compiles it)"
     with _stop_on_signals():
         _connect_and_serve(address, evaluator, wait, handshake_timeout, mode)
 

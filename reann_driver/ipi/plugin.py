@@ -11,7 +11,8 @@ the path. Parameters (``<parameters>{model: m.pt, template: init.xyz}</parameter
 - ``device`` (cpu | cuda | auto, default cpu), ``dtype`` (float64 | float32, default float64);
 - ``non_periodic`` (default false): ignore the box (molecule in vacuum);
 - ``extras`` (default false): per-atom energies (eV) as JSON extras;
-- ``skin`` (default 0.2): neighbour-list skin in Å (see ``reann-driver --skin``).
+- ``skin`` (default 0.2): neighbour-list skin in Å (see ``reann-driver --skin``);
+- ``compile`` (default false): run the model through ``torch.compile`` (see ``reann-driver --compile``).
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ class REANNDriver(Dummy_driver):
         non_periodic: bool = False,
         extras: bool = False,
         skin: float = DEFAULT_SKIN,
+        compile: bool = False,
         *args: Any,
         **kwargs: Any,
     ) -> None:
@@ -58,6 +60,7 @@ class REANNDriver(Dummy_driver):
         self.non_periodic = _boolean(non_periodic, "non_periodic")
         self.with_extras = _boolean(extras, "extras")
         self.skin = float(skin)
+        self.compile = _boolean(compile, "compile")
         super().__init__(*args, **kwargs)  # calls check_parameters
 
     def check_parameters(self) -> None:
@@ -71,6 +74,7 @@ class REANNDriver(Dummy_driver):
             dtype=self.dtype,
             extras=self.with_extras,
             skin=self.skin,
+            compile=self.compile,
         )
 
     def compute_structure(self, cell: np.ndarray, pos: np.ndarray) -> Result:

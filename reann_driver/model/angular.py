@@ -60,7 +60,8 @@ class CartesianAngular(nn.Module):
         for ell in range(2, self.l_max + 1):
             lo, hi = self.bounds[ell], self.bounds[ell + 1]
             ratio = self.ratio[lo:hi].to(vectors.dtype)
-            blocks.append(blocks[-1][:, self.parent[lo:hi]] * vectors[:, self.axis[lo:hi]] * ratio)
+            parents = blocks[-1].index_select(1, self.parent[lo:hi])
+            blocks.append(parents * vectors.index_select(1, self.axis[lo:hi]) * ratio)
         return torch.cat(blocks, dim=1)
 
 

@@ -20,7 +20,7 @@ from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
 from .neighbors import Graph
-from .reann import REANN, apply_strain, cell_volumes
+from .reann import REANN, apply_strain, cell_volumes, structure_energies
 
 _Stacked = tuple[tuple[Any, ...], dict[str, torch.Tensor], dict[str, torch.Tensor]]  # key, params, buffers
 
@@ -167,7 +167,7 @@ class Committee(nn.Module):
 
         with torch.enable_grad() if inputs else torch.no_grad():
             atomic = vmap(atomic_energy)(params, buffers, positions, strain)  # [k, n_atoms]
-            energy = atomic.new_zeros(n_members, graph.n_structures).index_add(1, graph.batch, atomic)
+            energy = structure_energies(atomic, graph.batch, graph.n_structures)  # [k, n], float64
         results = {"energy": energy.detach(), "atomic": atomic.detach()}
         if inputs:
             gradients = torch.autograd.grad(energy.sum(), inputs, allow_unused=True)

@@ -115,11 +115,13 @@ class EmbeddedDensity(nn.Module):
         Returns:
             rho [n_atoms, n_orbitals].
         """
-        weighted = radial * coefficients[neighbour]  # [n_atoms, capacity, n_radial]
+        # c_j per slot; index_select, whose backward is an index_add (advanced indexing would sort)
+        neighbour_coefficients = coefficients.index_select(0, neighbour.reshape(-1)).view(radial.shape)
+        weighted = radial * neighbour_coefficients  # [n_atoms, capacity, n_radial]
         sums = torch.bmm(angular, weighted)  # S_i [n_atoms, n_angular, n_radial]
         grams: list[torch.Tensor] = []
-        for ell in range(len(self.bounds) - 1):
-            block = sums[:, self.bounds[ell] : self.bounds[ell + 1]]
+        sizes = [high - low for low, high in zip(self.bounds[:-1], self.bounds[1:])]
+        for block in torch.split(sums, sizes, dim=1):  # split: no zero-filled gradient per block
             grams.append(torch.bmm(block.transpose(1, 2), block))  # G^L [n_atoms, k, k]
         gram = torch.stack(grams, dim=1)  # [n_atoms, L, k, k]
         mixing = self.mixing[iteration % self.mixing.shape[0]]  # [L, k, m]

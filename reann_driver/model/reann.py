@@ -259,7 +259,8 @@ class REANN(nn.Module):
         if slots is None:
             slots = neighbour_slots(graph.edge_index, graph.shifts, positions.shape[0])
         cell_shifts = torch.bmm(slots.shifts, cell[graph.batch])  # S . H per slot [n, capacity, 3]
-        vectors = positions[slots.neighbour] - positions[:, None, :] + cell_shifts
+        neighbour_positions = positions.index_select(0, slots.neighbour.reshape(-1)).view(cell_shifts.shape)
+        vectors = neighbour_positions - positions[:, None, :] + cell_shifts
         return self.atomic_energy_from_slots(vectors, slots, graph.species, groups)
 
     def forward(
@@ -289,7 +290,7 @@ class REANN(nn.Module):
             inputs.append(strain)
             positions, cell = apply_strain(graph, positions, cell, strain)
         atomic = self.atomic_energy(graph, positions, cell, slots, groups)
-        energy = atomic.new_zeros(graph.cell.shape[0]).index_add(0, graph.batch, atomic)
+        energy = structure_energies(atomic, graph.batch, graph.cell.shape[0])
         results = {"energy": energy, "atomic_energies": atomic}
         if len(inputs) > 0:
             gradients = torch.autograd.grad(
@@ -302,6 +303,16 @@ class REANN(nn.Module):
                 results["virial"] = -strain_gradient
                 results["stress"] = strain_gradient / cell_volumes(graph)[:, None, None]
         return results
+
+
+def structure_energies(atomic: torch.Tensor, batch: torch.Tensor, n_structures: int) -> torch.Tensor:
+    """Energy of every structure in eV, [..., n_structures], from the atomic energies [..., n_atoms] and the
+    structure of every atom ``batch`` [n_atoms]. The sum is taken in float64 whatever the model's dtype,
+    so that a float32 model's rounding stays that of one atomic energy instead of growing with the number
+    of atoms (a 6,000-atom float32 sum of -400 eV terms would lose about 0.1 eV)."""
+    size = list(atomic.shape[:-1])
+    size.append(n_structures)
+    return atomic.new_zeros(size, dtype=torch.float64).index_add(-1, batch, atomic.to(torch.float64))
 
 
 def _zero_if_none(gradient: torch.Tensor | None, like: torch.Tensor) -> torch.Tensor:

@@ -17,7 +17,8 @@ PAIR_REPULSIONS = ("none", "zbl")
 def polynomial_envelope(x: torch.Tensor, p: int = 6) -> torch.Tensor:
     """1 - (p+1)(p+2)/2 x^p + p(p+2) x^(p+1) - p(p+1)/2 x^(p+2) for x < 1, else 0: equal to 1 at 0 and
     vanishing with its first two derivatives at x = 1 (Klicpera et al., DimeNet, Eq. (8))."""
-    value = 1.0 - (p + 1) * (p + 2) / 2 * x**p + p * (p + 2) * x ** (p + 1) - p * (p + 1) / 2 * x ** (p + 2)
+    power = x**p
+    value = 1.0 + power * (-(p + 1) * (p + 2) / 2 + x * (p * (p + 2) - x * (p * (p + 1) / 2)))  # Horner
     return torch.where(x < 1.0, value, torch.zeros_like(value))
 
 
@@ -26,37 +27,49 @@ class ZBLRepulsion(nn.Module):
     phi(x) = sum_k c_k exp(-d_k x) (Ziegler, Biersack & Littmark, The Stopping and Range of Ions in Solids,
     1985), a_ij = 0.4685 Å / (Z_i^0.23 + Z_j^0.23) and the polynomial envelope f switching it off at the sum
     of the covalent radii r_ij^max (C-H 1.07 Å, H-H 0.62 Å, O-H 0.97 Å: below bonding distances), so that
-    near equilibrium the learnt energy is unchanged. Each atom gets half of each of its pairs."""
+    near equilibrium the learnt energy is unchanged. Each atom gets half of each of its pairs.
 
-    charge: torch.Tensor
-    radius: torch.Tensor
+    Everything that depends only on the two elements (half of Z_i Z_j e^2 / (4 pi eps_0), 1 / a_ij and
+    r_ij^max) is tabulated per element pair, so a pair costs three table look-ups and its arithmetic."""
+
+    prefactor: torch.Tensor
+    inverse_length: torch.Tensor
+    switch_off: torch.Tensor
 
     def __init__(self, species: Sequence[str], cutoff: float) -> None:
         super().__init__()
-        numbers = [atomic_numbers[s] for s in species]
+        numbers = torch.tensor([atomic_numbers[s] for s in species], dtype=torch.float64)
+        radii = torch.tensor([float(covalent_radii[atomic_numbers[s]]) for s in species], dtype=torch.float64)
         self.cutoff = float(cutoff)
-        self.register_buffer("charge", torch.tensor(numbers, dtype=torch.float64), persistent=False)
-        radii = [float(covalent_radii[z]) for z in numbers]
-        self.register_buffer("radius", torch.tensor(radii, dtype=torch.float64), persistent=False)
+        self.n_species = len(species)
+        # per element pair (i, j), flattened as i * n_species + j
+        # e^2 / (4 pi epsilon_0) = 14.399645 eV Å; half of each pair to each atom
+        prefactor = 0.5 * 14.399645 * numbers[:, None] * numbers[None, :]
+        inverse_length = (numbers[:, None] ** 0.23 + numbers[None, :] ** 0.23) / 0.46850  # 1 / a_ij, Å^-1
+        switch_off = torch.clamp(radii[:, None] + radii[None, :], max=self.cutoff)  # r_ij^max, Å
+        for name, table in (
+            ("prefactor", prefactor),
+            ("inverse_length", inverse_length),
+            ("switch_off", switch_off),
+        ):
+            self.register_buffer(name, table.reshape(-1), persistent=False)
 
     def forward(
         self, distances: torch.Tensor, centre_species: torch.Tensor, neighbour_species: torch.Tensor
     ) -> torch.Tensor:
         """Pair energy in eV given to the centre atom, half of E_ij, per pair: ``distances`` [n] in Å and
         the species indices of the two atoms [n]. Pairs at r >= min(r_max, r_c) give exactly 0."""
-        z_i = self.charge[centre_species].to(distances.dtype)
-        z_j = self.charge[neighbour_species].to(distances.dtype)
-        r_max = (self.radius[centre_species] + self.radius[neighbour_species]).to(distances.dtype)
-        r_max = torch.clamp(r_max, max=self.cutoff)
+        pair = centre_species * self.n_species + neighbour_species
+        r_max = self.switch_off.to(distances.dtype).index_select(0, pair)
         inside = distances < r_max
         r = torch.where(inside, distances, r_max)  # beyond r_max: any finite value, the envelope is 0
-        x = r * (z_i**0.23 + z_j**0.23) / 0.46850  # r / a_ij, a_ij in Å
+        x = r * self.inverse_length.to(distances.dtype).index_select(0, pair)  # r / a_ij
         screening = (  # phi(x), the ZBL universal screening function
             0.18175 * torch.exp(-3.19980 * x)
             + 0.50986 * torch.exp(-0.94229 * x)
             + 0.28022 * torch.exp(-0.40290 * x)
             + 0.02817 * torch.exp(-0.20162 * x)
         )
-        # e^2 / (4 pi epsilon_0) = 14.399645 eV Å
-        energy = 0.5 * 14.399645 * z_i * z_j / r * screening * polynomial_envelope(r / r_max)
+        prefactor = self.prefactor.to(distances.dtype).index_select(0, pair)
+        energy = prefactor / r * screening * polynomial_envelope(r / r_max)
         return torch.where(inside, energy, torch.zeros_like(energy))

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import copy
-from typing import TypeVar
+import os
+import shutil
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -49,6 +52,28 @@ def inference_copy(model: M, device: torch.device, dtype: torch.dtype) -> M:
     need no gradient, so that a forces pass keeps nothing for weight gradients (the model passed in is
     left as it is)."""
     return copy.deepcopy(model).to(device=device, dtype=dtype).eval().requires_grad_(False)
+
+
+class CompileError(UserError, RuntimeError):
+    """``torch.compile`` was asked for where it cannot work (no C++ compiler for a CPU model)."""
+
+
+def compiled(model: nn.Module, device: torch.device) -> Callable[..., Any]:
+    """``torch.compile(model)`` (TorchInductor) for inference with kept neighbour slots.
+
+    The first call compiles (about a minute on one CPU core for the anchor model), and so does the first
+    call with new shapes (a neighbour capacity that grew); after a second compilation the changing
+    sizes are treated as dynamic. The force pass (``torch.autograd.grad``) runs between two compiled
+    graphs, whose backward AOTAutograd compiles too. On CPU TorchInductor writes C++, so a C++
+    compiler must be on PATH (``CXX``, ``g++``, ``c++`` or ``clang++``)."""
+    if device.type == "cpu":
+        compilers = [os.environ.get("CXX", ""), "g++", "c++", "clang++"]
+        if not any(name and shutil.which(name) for name in compilers):
+            raise CompileError(
+                "torch.compile on the CPU needs a C++ compiler (set CXX or install g++); "
+                "run without compiling instead"
+            )
+    return torch.compile(model)
 
 
 def to_numpy(tensor: torch.Tensor) -> np.ndarray:

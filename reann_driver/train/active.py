@@ -17,11 +17,11 @@ import numpy as np
 import torch
 from ase import Atoms
 
-from ..calculator import to_numpy
 from ..data.errors import DataError
 from ..data.generate import labelled_frame
 from ..data.labelers import Labeler
 from ..model import Committee, graph_from_atoms
+from ..model.runtime import to_numpy
 
 
 @dataclass

@@ -20,8 +20,8 @@ import torch
 from ase import Atoms
 
 from ..atomic import atomic_write_bytes
-from ..calculator import to_numpy
 from ..model import Committee, graph_from_atoms
+from ..model.runtime import to_numpy
 
 
 @dataclass

@@ -27,8 +27,8 @@ import numpy as np
 from ase.io import write
 
 from ..atomic import atomic_write_bytes
-from ..calculator import resolve_device
 from ..model import Committee, load_committee, save_committee
+from ..model.runtime import resolve_device
 from .calibration import format_calibration
 from .checkpoints import LAST
 from .config import Config
