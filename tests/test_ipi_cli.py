@@ -117,6 +117,29 @@ def test_served_batch_then_exit(files, tmp_path):
     assert "batch size 2" in result.output and "EXIT" in result.output
 
 
+@pytest.mark.slow
+def test_served_batch_compiled(files, tmp_path):
+    positions = molecule("CH4").positions / ANGSTROM_PER_BOHR
+    server = OneShotServer(tmp_path / "sock", np.ascontiguousarray(positions))
+    result = invoke(
+        "--model", str(files["m.pt"]), "--template", str(files["ch4.xyz"]), "--unix", str(tmp_path / "sock"),
+        "--non-periodic", "--compile",
+    )  # fmt: skip
+    server.thread.join(300)  # the first request compiles the model
+    assert result.exit_code == 0, result.output
+    assert server.reply == protocol.FORCEREADY
+    assert "compiled" in result.output and "EXIT" in result.output
+
+
+def test_compile_of_a_committee_is_a_clear_error(files, tmp_path):
+    result = invoke(
+        "--model", str(files["m.pt"]), "--model", str(files["m.pt"]), "--template", str(files["ch4.xyz"]),
+        "--unix", str(tmp_path / "sock"), "--compile",
+    )  # fmt: skip
+    assert result.exit_code == EXIT_ERROR
+    assert "compile needs a single model" in result.output
+
+
 def test_wrong_atom_count_template(files, tmp_path):
     positions = np.ascontiguousarray(molecule("CH4").positions / ANGSTROM_PER_BOHR)
     server = OneShotServer(tmp_path / "sock", positions)

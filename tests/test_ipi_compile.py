@@ -35,9 +35,9 @@ def test_compiled_evaluator_equals_plain() -> None:
 def test_compile_refuses_committees_and_fresh_lists() -> None:
     model = tiny_model(iterations=1)
     symbols = random_crystal(4, seed=1).get_chemical_symbols()
-    with pytest.raises(ValueError, match="single model"):
+    with pytest.raises(CompileError, match="single model"):
         BatchEvaluator(Committee([model, tiny_model(iterations=1)]), symbols, compile=True)
-    with pytest.raises(ValueError, match="kept neighbour slots"):
+    with pytest.raises(CompileError, match="kept neighbour slots"):
         BatchEvaluator(model, symbols, skin=None, compile=True)
 
 

@@ -25,7 +25,14 @@ from ipi.utils.units import unit_to_internal, unit_to_user
 from reann_driver.errors import UserError
 from reann_driver.geometry import neighbour_list_problem
 from reann_driver.model import REANN, Committee, build_graph, load_committee, species_indices
-from reann_driver.model.runtime import compiled, dtype_from_name, inference_copy, resolve_device, to_numpy
+from reann_driver.model.runtime import (
+    CompileError,
+    compiled,
+    dtype_from_name,
+    inference_copy,
+    resolve_device,
+    to_numpy,
+)
 
 from .static import CapturedCall, StaticNeighbours
 
@@ -123,7 +130,7 @@ class BatchEvaluator:
             raise TemplateError(f"{template_name}: {error}") from None
         self.neighbours = None
         if compile and (not isinstance(model, REANN) or skin is None):
-            raise ValueError(
+            raise CompileError(
                 "compile needs a single model (not a committee) and kept neighbour slots (a skin)"
             )
         self.compiled = compile

@@ -54,8 +54,8 @@ def inference_copy(model: M, device: torch.device, dtype: torch.dtype) -> M:
     return copy.deepcopy(model).to(device=device, dtype=dtype).eval().requires_grad_(False)
 
 
-class CompileError(UserError, RuntimeError):
-    """``torch.compile`` was asked for where it cannot work (no C++ compiler for a CPU model)."""
+class CompileError(UserError, ValueError):
+    """``torch.compile`` was asked for where it cannot work (no C++ compiler for a CPU model, a committee)."""
 
 
 def compiled(model: nn.Module, device: torch.device) -> Callable[..., Any]:
