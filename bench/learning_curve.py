@@ -205,7 +205,10 @@ def markdown_table(results: Sequence[Result], figure: str | None = None) -> str:
     """Markdown tables of the results: energy and force RMSE (rows: size, columns: T), then every run."""
     if not results:
         return "No run finished yet.\n"
-    budgets = sorted({"none" if r.max_minutes is None else f"{r.max_minutes:g} min" for r in results})
+    minutes = sorted({r.max_minutes for r in results if r.max_minutes is not None})
+    budgets = [f"{m:g} min" for m in minutes] + (
+        ["none"] if any(r.max_minutes is None for r in results) else []
+    )
     lines = [
         f"Written by `bench/learning_curve.py` on {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC; "
         f"reann-driver {', '.join(sorted({r.version for r in results}))}; time budget per run: "

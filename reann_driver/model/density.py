@@ -1,6 +1,6 @@
 """The embedded density of REANN: squared linear combinations of Gaussian-type orbitals of the neighbours."""
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import torch
 from torch import nn
@@ -51,6 +51,66 @@ def neighbour_slots(
     table = scatter_to_slots(centre, slot, neighbour, n_atoms, capacity)
     mask = scatter_to_slots(centre, slot, torch.ones_like(centre, dtype=torch.bool), n_atoms, capacity)
     return NeighbourSlots(table, scatter_to_slots(centre, slot, shifts, n_atoms, capacity), mask)
+
+
+def orbital_sums(
+    radial: torch.Tensor, angular: torch.Tensor, coefficients: torch.Tensor, neighbour: torch.Tensor
+) -> torch.Tensor:
+    """S_i[a, k] = sum_j Y_a(r_ij) f_c(r_ij) g_k(r_ij) c_j[k], [n_atoms, n_angular, n_radial] (Eq. (3) of
+    PRL 127, 156002; shapes: see ``EmbeddedDensity.forward``)."""
+    # c_j per slot; index_select, whose backward is an index_add (advanced indexing would sort)
+    neighbour_coefficients = coefficients.index_select(0, neighbour.reshape(-1)).view(radial.shape)
+    return torch.bmm(angular, radial * neighbour_coefficients)
+
+
+class OrbitalSums(torch.autograd.Function):
+    """``orbital_sums`` keeping only its inputs for the backward pass.
+
+    Autograd would keep c_j per slot and the product g_k c_j per slot for every iteration t, two
+    [n_atoms, capacity, n_radial] tensors each, although both are cheap to form again from the inputs that
+    every iteration shares (g, Y) and the small [n_atoms, n_radial] coefficients. The backward forms them
+    again with differentiable operations on the saved inputs, so that a force loss can still be
+    backpropagated through it (training, ``create_graph=True``). ``torch.func.vmap`` (committees) batches it
+    like any other operation (``generate_vmap_rule``).
+    """
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(
+        radial: torch.Tensor, angular: torch.Tensor, coefficients: torch.Tensor, neighbour: torch.Tensor
+    ) -> torch.Tensor:
+        return orbital_sums(radial, angular, coefficients, neighbour)
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
+        ctx.save_for_backward(*inputs)
+
+    @staticmethod
+    def backward(ctx: Any, d_sums: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        radial, angular, coefficients, neighbour = ctx.saved_tensors
+        index = neighbour.reshape(-1)
+        neighbour_coefficients = coefficients.index_select(0, index).view(radial.shape)
+        d_radial = d_angular = d_coefficients = None
+        if ctx.needs_input_grad[1]:  # dS/dY_a(r_ij) = g_k c_j[k]
+            d_angular = torch.bmm(d_sums, (radial * neighbour_coefficients).transpose(1, 2))
+        if ctx.needs_input_grad[0] or ctx.needs_input_grad[2]:
+            d_weighted = torch.bmm(angular.transpose(1, 2), d_sums)  # [n_atoms, capacity, n_radial]
+            if ctx.needs_input_grad[0]:
+                d_radial = d_weighted * neighbour_coefficients
+            if ctx.needs_input_grad[2]:
+                per_slot = (d_weighted * radial).reshape(-1, radial.shape[-1])
+                d_coefficients = torch.zeros_like(coefficients).index_add(0, index, per_slot)
+        return d_radial, d_angular, d_coefficients, None
+
+
+@torch.jit.unused
+def _orbital_sums_saving_inputs(
+    radial: torch.Tensor, angular: torch.Tensor, coefficients: torch.Tensor, neighbour: torch.Tensor
+) -> torch.Tensor:
+    """``OrbitalSums.apply`` (TorchScript cannot call an autograd Function; a scripted model uses
+    ``orbital_sums``)."""
+    return OrbitalSums.apply(radial, angular, coefficients, neighbour)  # type: ignore[no-any-return]
 
 
 MIXING_INITS = ("orthogonal", "normal")
@@ -115,10 +175,10 @@ class EmbeddedDensity(nn.Module):
         Returns:
             rho [n_atoms, n_orbitals].
         """
-        # c_j per slot; index_select, whose backward is an index_add (advanced indexing would sort)
-        neighbour_coefficients = coefficients.index_select(0, neighbour.reshape(-1)).view(radial.shape)
-        weighted = radial * neighbour_coefficients  # [n_atoms, capacity, n_radial]
-        sums = torch.bmm(angular, weighted)  # S_i [n_atoms, n_angular, n_radial]
+        if torch.jit.is_scripting():
+            sums = orbital_sums(radial, angular, coefficients, neighbour)
+        else:
+            sums = _orbital_sums_saving_inputs(radial, angular, coefficients, neighbour)
         grams: list[torch.Tensor] = []
         sizes = [high - low for low, high in zip(self.bounds[:-1], self.bounds[1:])]
         for block in torch.split(sums, sizes, dim=1):  # split: no zero-filled gradient per block

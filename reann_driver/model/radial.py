@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 from torch import nn
+
+from .cutoff import cosine_cutoff
 
 RADIAL_INITS = ("wide", "reference", "narrow")
 
@@ -46,5 +49,86 @@ class GaussianRadial(nn.Module):
 
         Returns: [n_edges, n_radial].
         """
-        shifted = distances[:, None] - self.centres[neighbour_species]
-        return torch.exp(-self.alpha[neighbour_species] * shifted * shifted)
+        return gaussians(distances, self.centres[neighbour_species], self.alpha[neighbour_species])
+
+    def with_cutoff(
+        self, distances: torch.Tensor, neighbour_species: torch.Tensor, cutoff: float
+    ) -> torch.Tensor:
+        """f_c(r) g_k(r), [n_edges, n_radial] (``cutoff.cosine_cutoff``), keeping only the distances and
+        species for the backward pass (``CutGaussians``)."""
+        if torch.jit.is_scripting():
+            return self(distances, neighbour_species) * cosine_cutoff(distances, cutoff)[:, None]
+        return _cut_gaussians(distances, neighbour_species, self.centres, self.alpha, cutoff)
+
+
+def gaussians(distances: torch.Tensor, centres: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
+    """exp(-alpha (r - r_s)^2) for distances [n] and per-edge centres and widths [n, n_radial]."""
+    shifted = distances[:, None] - centres
+    return torch.exp(-alpha * shifted * shifted)
+
+
+class CutGaussians(torch.autograd.Function):
+    """f_c(r) g_k(r) per edge, [n_edges, n_radial], keeping only its inputs for the backward pass.
+
+    Autograd would keep five [n_edges, n_radial] intermediates (the shifted distances, the gathered widths
+    and centres, products and the Gaussians); the backward forms them again from the distances, the
+    species and the [n_species, n_radial] parameters, with differentiable operations, so that a force loss
+    can still be backpropagated (training).
+    """
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(
+        distances: torch.Tensor,
+        neighbour_species: torch.Tensor,
+        centres: torch.Tensor,
+        alpha: torch.Tensor,
+        cutoff: float,
+    ) -> torch.Tensor:
+        cut = cosine_cutoff(distances, cutoff)
+        return gaussians(distances, centres[neighbour_species], alpha[neighbour_species]) * cut[:, None]
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: torch.Tensor) -> None:
+        distances, neighbour_species, centres, alpha, cutoff = inputs
+        ctx.save_for_backward(distances, neighbour_species, centres, alpha)
+        ctx.cutoff = cutoff
+
+    @staticmethod
+    def backward(ctx: Any, d_output: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        distances, neighbour_species, centres, alpha = ctx.saved_tensors
+        per_edge_alpha = alpha[neighbour_species]
+        shifted = distances[:, None] - centres[neighbour_species]
+        gaussian = torch.exp(-per_edge_alpha * shifted * shifted)
+        phase = distances * (math.pi / ctx.cutoff)
+        inside = distances < ctx.cutoff
+        half = 0.5 * torch.cos(phase) + 0.5
+        cut = torch.where(inside, half * half, torch.zeros_like(half))
+        d_cut = torch.where(  # f_c'(r) = -(pi / r_c) (0.5 cos + 0.5) sin
+            inside, -(math.pi / ctx.cutoff) * half * torch.sin(phase), torch.zeros_like(half)
+        )
+        weighted = d_output * gaussian  # dL/d(f_c g) g
+        d_distances = d_centres = d_alpha = None
+        if ctx.needs_input_grad[0]:  # d(f_c g)/dr = f_c' g - 2 alpha (r - r_s) f_c g
+            d_distances = (weighted * (d_cut[:, None] - 2.0 * per_edge_alpha * shifted * cut[:, None])).sum(1)
+        if ctx.needs_input_grad[2]:  # d/dr_s = 2 alpha (r - r_s) f_c g
+            per_edge = weighted * (2.0 * per_edge_alpha * shifted * cut[:, None])
+            d_centres = torch.zeros_like(centres).index_add(0, neighbour_species, per_edge)
+        if ctx.needs_input_grad[3]:  # d/dalpha = -(r - r_s)^2 f_c g
+            per_edge = -weighted * shifted * shifted * cut[:, None]
+            d_alpha = torch.zeros_like(alpha).index_add(0, neighbour_species, per_edge)
+        return d_distances, None, d_centres, d_alpha, None
+
+
+@torch.jit.unused
+def _cut_gaussians(
+    distances: torch.Tensor,
+    neighbour_species: torch.Tensor,
+    centres: torch.Tensor,
+    alpha: torch.Tensor,
+    cutoff: float,
+) -> torch.Tensor:
+    """``CutGaussians.apply`` (TorchScript cannot call an autograd Function; a scripted model uses the
+    plain operations)."""
+    return CutGaussians.apply(distances, neighbour_species, centres, alpha, cutoff)  # type: ignore[no-any-return]

@@ -9,7 +9,6 @@ import torch
 from torch import nn
 
 from .angular import make_angular
-from .cutoff import cosine_cutoff
 from .density import EmbeddedDensity, NeighbourSlots, edge_slots, neighbour_slots, scatter_to_slots
 from .files import save_model
 from .neighbors import Graph
@@ -210,8 +209,9 @@ class REANN(nn.Module):
         flat = vectors.reshape(-1, 3)
         distances = torch.linalg.vector_norm(flat, dim=1)
         neighbour_species = species[slots.neighbour].reshape(-1)
-        radial = self.radial(distances, neighbour_species)
-        radial = (radial * cosine_cutoff(distances, self.cutoff)[:, None]).reshape(n_atoms, capacity, -1)
+        radial = self.radial.with_cutoff(distances, neighbour_species, self.cutoff).reshape(
+            n_atoms, capacity, -1
+        )
         angular = self.angular(flat).reshape(n_atoms, capacity, -1).transpose(1, 2)  # [n, n_angular, cap.]
         coefficients = self.initial_coefficients[species]  # c^0 [n_atoms, n_radial]
         density = self.density(radial, angular, coefficients, slots.neighbour, 0)
