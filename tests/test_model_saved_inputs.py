@@ -13,6 +13,7 @@ from torch.autograd import gradcheck, gradgradcheck
 from reann_driver.model import density, graph_from_atoms
 from reann_driver.model.cutoff import cosine_cutoff
 from reann_driver.model.density import OrbitalSums, orbital_sums
+from reann_driver.model.lean import LEAN_SLOTS, keeps_only_inputs
 from reann_driver.model.radial import CutGaussians, gaussians
 
 
@@ -49,6 +50,10 @@ def test_cut_gaussians_derivatives() -> None:
     assert bool((function(*inputs)[distances >= 5.0] == 0).all())
 
 
+def test_lean_backward_from_many_slots_on() -> None:
+    assert not keeps_only_inputs(LEAN_SLOTS - 1) and keeps_only_inputs(LEAN_SLOTS)
+
+
 def test_force_loss_gradients_equal_the_plain_operations(monkeypatch) -> None:
     model = tiny_model(iterations=2).train()
     graph = graph_from_atoms([random_crystal(8, seed=4)], model.species, model.cutoff)
@@ -60,12 +65,13 @@ def test_force_loss_gradients_equal_the_plain_operations(monkeypatch) -> None:
         loss.backward()
         return [p.grad.clone() for p in model.parameters() if p.grad is not None]
 
+    monkeypatch.setattr("reann_driver.model.lean.LEAN_SLOTS", 0)  # the lean backward at any size
     calls = []
     original = density._orbital_sums_saving_inputs
     monkeypatch.setattr(density, "_orbital_sums_saving_inputs", lambda *a: calls.append(1) or original(*a))
     with_functions = gradients()
     assert len(calls) == 3  # T + 1 = 3 densities through the Function
-    monkeypatch.setattr(torch.jit, "is_scripting", lambda: True)  # the scripted model's plain operations
+    monkeypatch.setattr("reann_driver.model.lean.LEAN_SLOTS", 1 << 62)  # autograd's backward
     plain = gradients()
     assert len(calls) == 3
     assert len(with_functions) == len(plain) > 10

@@ -5,6 +5,8 @@ from typing import Any, NamedTuple
 import torch
 from torch import nn
 
+from .lean import keeps_only_inputs
+
 
 class NeighbourSlots(NamedTuple):
     """Dense layout of a neighbour list: neighbour s of atom i sits in row i, column s.
@@ -175,9 +177,9 @@ class EmbeddedDensity(nn.Module):
         Returns:
             rho [n_atoms, n_orbitals].
         """
-        if torch.jit.is_scripting():
+        if torch.jit.is_scripting() or not keeps_only_inputs(radial.shape[0] * radial.shape[1]):
             sums = orbital_sums(radial, angular, coefficients, neighbour)
-        else:
+        else:  # large systems: the memory-lean backward
             sums = _orbital_sums_saving_inputs(radial, angular, coefficients, neighbour)
         grams: list[torch.Tensor] = []
         sizes = [high - low for low, high in zip(self.bounds[:-1], self.bounds[1:])]

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from .cutoff import cosine_cutoff
+from .lean import keeps_only_inputs
 
 RADIAL_INITS = ("wide", "reference", "narrow")
 
@@ -54,9 +55,9 @@ class GaussianRadial(nn.Module):
     def with_cutoff(
         self, distances: torch.Tensor, neighbour_species: torch.Tensor, cutoff: float
     ) -> torch.Tensor:
-        """f_c(r) g_k(r), [n_edges, n_radial] (``cutoff.cosine_cutoff``), keeping only the distances and
-        species for the backward pass (``CutGaussians``)."""
-        if torch.jit.is_scripting():
+        """f_c(r) g_k(r), [n_edges, n_radial] (``cutoff.cosine_cutoff``); for many edges keeping only the
+        distances and species for the backward pass (``CutGaussians``, ``lean.py``)."""
+        if torch.jit.is_scripting() or not keeps_only_inputs(distances.shape[0]):
             return self(distances, neighbour_species) * cosine_cutoff(distances, cutoff)[:, None]
         return _cut_gaussians(distances, neighbour_species, self.centres, self.alpha, cutoff)
 

@@ -1,0 +1,20 @@
+"""Which backward pass the orbitals take: autograd's, which keeps every intermediate (fastest), or the
+memory-lean one of ``density.OrbitalSums`` and ``radial.CutGaussians``, which keeps only their inputs and
+forms the intermediates again.
+
+Measured on one CPU core (64-water boxes replicated, T = 3, float64; ``bench/bench_engine.py`` with
+``LEAN_SLOTS`` lowered): at 12,288 and 24,576 atoms the lean pass needs 70 and 67 KB of peak memory per
+atom instead of 103 and 99, and takes 1.27x and 1.32x the time. It is therefore taken only from ``LEAN_SLOTS``
+neighbour slots on (about 33,000 atoms of liquid water at r_c = 5 Å), where memory rather than time
+limits a force pass; scripted models always take autograd's.
+"""
+
+import torch
+
+LEAN_SLOTS = 1 << 21
+
+
+@torch.jit.unused  # scripted models never ask (they always take autograd's backward)
+def keeps_only_inputs(n_slots: int) -> bool:
+    """True when a force pass over ``n_slots`` neighbour slots should take the memory-lean backward."""
+    return n_slots >= LEAN_SLOTS
