@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
 import threading
 import time
@@ -15,7 +17,7 @@ from click.testing import CliRunner
 from conftest import randomised
 
 import reann_driver
-from reann_driver.ipi import protocol
+from reann_driver.ipi import cli, protocol
 from reann_driver.ipi.cli import EXIT_CONNECTION_LOST, EXIT_ERROR, main
 from reann_driver.ipi.evaluator import ANGSTROM_PER_BOHR
 
@@ -174,6 +176,23 @@ def test_server_hangs_up(files, tmp_path):
     server.thread.join(5)
     assert result.exit_code == EXIT_CONNECTION_LOST
     assert "closed the connection" in result.output and "without sending EXIT" in result.output
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_a_signal_swallowed_by_a_finalizer_still_stops_the_driver():
+    """A SIGTERM handled while a finalizer runs (vesin's NeighborList.__del__ in a real run) raises
+    ``Stopped`` inside ``__del__``, where Python prints and ignores it; the serve loop's check raises it
+    again."""
+
+    class Finalised:
+        def __del__(self) -> None:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    with cli._stop_on_signals():
+        Finalised()  # collected at once: the handler runs inside __del__
+        with pytest.raises(cli.Stopped, match="SIGTERM"):
+            cli._raise_if_stopped()
+    assert signal.getsignal(signal.SIGTERM) is not cli._stop  # the handlers are restored
 
 
 def test_plugin_path_option():

@@ -32,10 +32,21 @@ class Stopped(Exception):
         self.signum = signum
 
 
+_received: list[int] = []  # signals that arrived while serving, in case their exception was swallowed
+
+
 def _stop(signum: int, _frame: object) -> None:
     for other in (signal.SIGTERM, signal.SIGINT):  # a second signal ends the process at once
         signal.signal(other, signal.SIG_DFL)
+    _received.append(signum)
     raise Stopped(signum)
+
+
+def _raise_if_stopped() -> None:
+    """Raise ``Stopped`` again for a signal whose exception Python swallowed: a handler's exception raised
+    while a finalizer (``__del__``) runs is printed and ignored, not propagated."""
+    if _received:
+        raise Stopped(_received[0])
 
 
 @contextlib.contextmanager
@@ -44,6 +55,7 @@ def _stop_on_signals() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+    _received.clear()
     previous = {signum: signal.signal(signum, _stop) for signum in (signal.SIGTERM, signal.SIGINT)}
     try:
         yield
@@ -218,7 +230,9 @@ def _connect_and_serve(
         _fail(f"stopped by {stop} before connecting", EXIT_SIGNAL + stop.signum)
     _log(f"connected to {address}: {evaluator.n_atoms} atoms, {mode}")
     try:
-        session = serve(sock, evaluator, log=_log, handshake_timeout=handshake_timeout)
+        session = serve(
+            sock, evaluator, log=_log, handshake_timeout=handshake_timeout, check_stop=_raise_if_stopped
+        )
     except protocol.ConnectionClosed as error:
         _fail(
             f"error: {error} without sending EXIT (did i-PI stop or crash?); driver stops",

@@ -140,6 +140,7 @@ def serve(
     evaluator: BatchEvaluator,
     log: Callable[[str], None] | None = None,
     handshake_timeout: float | None = None,
+    check_stop: Callable[[], None] | None = None,
 ) -> Session:
     """Answer i-PI's requests on ``sock`` until EXIT (returns) or until the connection closes
     (``protocol.ConnectionClosed``). Errors in the structures i-PI sends propagate unchanged.
@@ -147,6 +148,8 @@ def serve(
     i-PI speaks first (STATUS) as soon as it accepts a driver: when nothing arrives within
     ``handshake_timeout`` seconds the peer is not i-PI (``HandshakeTimeout``). Sizes announced by i-PI
     (INIT length, batch_size, atom count) are checked before any buffer is sized from them.
+    ``check_stop`` is called before each message is handled; an exception it raises ends serving (the
+    driver's signal handling uses it for a signal whose exception was swallowed, e.g. in a finalizer).
     """
     session = Session()
     started = time.perf_counter()
@@ -167,6 +170,8 @@ def serve(
         while True:
             message = first or protocol.receive_exactly(sock, protocol.HEADER_LENGTH)
             first = None
+            if check_stop is not None:
+                check_stop()
             if message == protocol.STATUS:
                 if not initialised:
                     sock.sendall(protocol.NEEDINIT)
