@@ -61,7 +61,7 @@ class CompileError(UserError, ValueError):
 def compiled(model: nn.Module, device: torch.device) -> Callable[..., Any]:
     """``torch.compile(model)`` (TorchInductor) for inference with kept neighbour slots.
 
-    The first call compiles (about a minute on one CPU core for the anchor model), and so does the first
+    The first call compiles (about 20 s on one idle CPU core for the anchor model), and so does the first
     call with new shapes (a neighbour capacity that grew); after a second compilation the changing
     sizes are treated as dynamic. The force pass (``torch.autograd.grad``) runs between two compiled
     graphs, whose backward AOTAutograd compiles too. On CPU TorchInductor writes C++, so a C++
