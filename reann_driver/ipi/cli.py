@@ -126,8 +126,9 @@ def _print_plugin_path(context: click.Context, _parameter: click.Parameter, valu
     "--compile",
     "compile_model",
     is_flag=True,
-    help="Run the model through torch.compile: the first request takes about a minute longer (one CPU "
-    "core), every later one less (see docs/driver.md). A single model only; needs a C++ compiler on CPU.",
+    help="Run the model through torch.compile: the first request compiles it (about 20 s on an idle CPU "
+    "core), every later one takes less time (see docs/driver.md). A single model only; needs a C++ "
+    "compiler on CPU.",
 )
 @click.option(
     "--wait",

@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .cutoff import cosine_cutoff
+from .cutoff import cosine_cutoff, cosine_cutoff_derivative
 from .lean import keeps_only_inputs
 
 RADIAL_INITS = ("wide", "reference", "narrow")
@@ -58,7 +58,7 @@ class GaussianRadial(nn.Module):
         """f_c(r) g_k(r), [n_edges, n_radial] (``cutoff.cosine_cutoff``); for many edges keeping only the
         distances and species for the backward pass (``CutGaussians``, ``lean.py``)."""
         if torch.jit.is_scripting() or not keeps_only_inputs(distances.shape[0]):
-            return self(distances, neighbour_species) * cosine_cutoff(distances, cutoff)[:, None]
+            return cut_gaussians(distances, neighbour_species, self.centres, self.alpha, cutoff)
         return _cut_gaussians(distances, neighbour_species, self.centres, self.alpha, cutoff)
 
 
@@ -66,6 +66,19 @@ def gaussians(distances: torch.Tensor, centres: torch.Tensor, alpha: torch.Tenso
     """exp(-alpha (r - r_s)^2) for distances [n] and per-edge centres and widths [n, n_radial]."""
     shifted = distances[:, None] - centres
     return torch.exp(-alpha * shifted * shifted)
+
+
+def cut_gaussians(
+    distances: torch.Tensor,
+    neighbour_species: torch.Tensor,
+    centres: torch.Tensor,
+    alpha: torch.Tensor,
+    cutoff: float,
+) -> torch.Tensor:
+    """f_c(r) g_k(r) per edge, [n_edges, n_radial], with the [n_species, n_radial] centres and widths of
+    each edge's neighbour species (plain operations: autograd keeps its intermediates)."""
+    gaussian = gaussians(distances, centres[neighbour_species], alpha[neighbour_species])
+    return gaussian * cosine_cutoff(distances, cutoff)[:, None]
 
 
 class CutGaussians(torch.autograd.Function):
@@ -87,8 +100,7 @@ class CutGaussians(torch.autograd.Function):
         alpha: torch.Tensor,
         cutoff: float,
     ) -> torch.Tensor:
-        cut = cosine_cutoff(distances, cutoff)
-        return gaussians(distances, centres[neighbour_species], alpha[neighbour_species]) * cut[:, None]
+        return cut_gaussians(distances, neighbour_species, centres, alpha, cutoff)
 
     @staticmethod
     def setup_context(ctx: Any, inputs: tuple[Any, ...], output: torch.Tensor) -> None:
@@ -102,13 +114,8 @@ class CutGaussians(torch.autograd.Function):
         per_edge_alpha = alpha[neighbour_species]
         shifted = distances[:, None] - centres[neighbour_species]
         gaussian = torch.exp(-per_edge_alpha * shifted * shifted)
-        phase = distances * (math.pi / ctx.cutoff)
-        inside = distances < ctx.cutoff
-        half = 0.5 * torch.cos(phase) + 0.5
-        cut = torch.where(inside, half * half, torch.zeros_like(half))
-        d_cut = torch.where(  # f_c'(r) = -(pi / r_c) (0.5 cos + 0.5) sin
-            inside, -(math.pi / ctx.cutoff) * half * torch.sin(phase), torch.zeros_like(half)
-        )
+        cut = cosine_cutoff(distances, ctx.cutoff)
+        d_cut = cosine_cutoff_derivative(distances, ctx.cutoff)
         weighted = d_output * gaussian  # dL/d(f_c g) g
         d_distances = d_centres = d_alpha = None
         if ctx.needs_input_grad[0]:  # d(f_c g)/dr = f_c' g - 2 alpha (r - r_s) f_c g
