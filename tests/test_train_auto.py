@@ -11,7 +11,15 @@ from ase.calculators.singlepoint import SinglePointCalculator
 from test_train_loop import rattled_alloys, tiny_config, write_split
 
 from reann_driver.train import load_config, train
-from reann_driver.train.auto import ENERGY_LENGTH, PATIENCE_STEPS, label_scales, resolve
+from reann_driver.train.auto import (
+    ENERGY_LENGTH,
+    PATIENCE_STEPS,
+    initial_coefficient,
+    label_scales,
+    mean_neighbours,
+    resolve,
+)
+from reann_driver.train.config import ConfigError
 from reann_driver.train.data import prepare
 from reann_driver.train.trainer import Trainer
 
@@ -86,6 +94,39 @@ def test_patience_is_counted_in_optimizer_steps(n_frames: int, batch: int, patie
     assert settings.patience == patience == max(10, math.ceil(PATIENCE_STEPS / steps))
     horizon = 1 / (1 - settings.ema_decay)
     assert horizon == pytest.approx(min(1000, patience * steps / 2))
+
+
+def test_initial_coefficient_is_one_over_the_mean_neighbour_count(tmp_path) -> None:
+    """auto: c^0 = 1 / <N_neighbours> of the training set, counted independently with ASE; an explicit
+    value is kept; the trainer builds its model with the value and logs how it was chosen."""
+    from ase.neighborlist import neighbor_list
+
+    frames = methanes(6)
+    structures = prepare(frames, ["H", "C"], 1.5)  # C-H 1.09 Å inside, H-H 1.78 Å outside
+    counted = np.mean([len(neighbor_list("i", a, 1.5)) / len(a) for a in frames])
+    assert counted == pytest.approx(8 / 5)
+    assert mean_neighbours(structures) == pytest.approx(counted)
+    value, note = initial_coefficient("auto", structures)
+    assert value == pytest.approx(5 / 8) and note is not None and "1.60 per atom" in note
+    assert initial_coefficient(0.3, structures) == (0.3, None)
+    with pytest.raises(ConfigError, match="initial_coefficient"):
+        load_config(None, ["model.initial_coefficient=0"])
+
+    write_split(tmp_path, rattled_alloys(8, seed=6), 5, 3)
+    trainer = Trainer(tiny_config(tmp_path, tmp_path / "probe"))
+    try:
+        expected = 1.0 / mean_neighbours(trainer.data["train"])
+        assert trainer.model.config["initial_coefficient"] == pytest.approx(expected)
+        coefficients = trainer.model.initial_coefficients.detach().numpy()
+        np.testing.assert_allclose(coefficients, expected, rtol=1e-6)
+        assert "model.initial_coefficient" in (tmp_path / "probe" / "train.log").read_text()
+    finally:
+        trainer.close()
+    explicit = Trainer(tiny_config(tmp_path, tmp_path / "explicit", "model.initial_coefficient=0.5"))
+    try:
+        assert explicit.model.config["initial_coefficient"] == 0.5
+    finally:
+        explicit.close()
 
 
 def test_a_time_budget_replaces_the_plateau_schedule(tmp_path) -> None:

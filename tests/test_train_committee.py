@@ -54,7 +54,8 @@ def test_members_are_seeded_trainings_bundled_in_one_file(trained, split_dir) ->
         own = energies(load_model(run / "model.pt"), frames)
         assert torch.equal(own, energies(committee.member(k), frames))
         member_energies.append(own)
-    assert not torch.allclose(member_energies[0], member_energies[1])  # different seeds, different models
+    difference = (member_energies[0] - member_energies[1]).abs().max()
+    assert difference > 1e-6  # different seeds, different models
     assert all(r is not None and r.epochs == 3 for r in result.members)
     tested = json.loads((output / "test_metrics.json").read_text())
     assert tested["structures"] == 4 and tested["calibration"]["members"] == 3

@@ -75,8 +75,8 @@ def test_loss_decreases_and_run_writes_its_files(split_dir, tmp_path):
     result = train(tiny_config(split_dir, tmp_path / "run", "train.epochs=8"))
     rows = read_metrics(tmp_path / "run")
     assert [int(r["epoch"]) for r in rows] == list(range(1, 9))
-    assert float(rows[-1]["val_loss"]) < 0.3 * float(rows[0]["val_loss"])
-    assert float(rows[-1]["train_loss"]) < 0.3 * float(rows[0]["train_loss"])
+    assert float(rows[-1]["val_loss"]) < 0.5 * float(rows[0]["val_loss"])
+    assert float(rows[-1]["train_loss"]) < 0.5 * float(rows[0]["train_loss"])
     for name in ("best.pt", "last.pt", "model.pt", "train.log", "test_metrics.json"):
         assert (tmp_path / "run" / name).is_file()
     assert result.test_metrics is not None and result.test_metrics["structures"] == 4

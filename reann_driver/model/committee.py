@@ -22,6 +22,10 @@ from torch.func import functional_call, stack_module_state, vmap
 from .neighbors import Graph
 from .reann import REANN, apply_strain, cell_volumes, structure_energies
 
+# hyper-parameters that do not change the forward pass (the dtype, and those that only set initial
+# values): members that differ only in them share one vectorised call
+NOT_ARCHITECTURE = ("dtype", "initial_coefficient", "radial_init", "mixing_init")
+
 _Stacked = tuple[tuple[Any, ...], dict[str, torch.Tensor], dict[str, torch.Tensor]]  # key, params, buffers
 
 
@@ -74,7 +78,7 @@ class Committee(nn.Module):
         self.metadata: dict[str, Any] = {}
         groups: dict[str, list[int]] = {}
         for index, member in enumerate(members):
-            architecture = {key: value for key, value in member.config.items() if key != "dtype"}
+            architecture = {k: v for k, v in member.config.items() if k not in NOT_ARCHITECTURE}
             groups.setdefault(json.dumps(architecture, sort_keys=True), []).append(index)
         self.groups = list(groups.values())  # members that can share one vectorised call
         self._templates = [_AtomicEnergy(copy.deepcopy(members[g[0]]).to("meta")) for g in self.groups]

@@ -116,8 +116,13 @@ class ModelConfig:
             "rest); none: the network alone (REANN's own default)"
         ),
     )
-    initial_coefficient: float = field(
-        default=1.0, metadata=_help("initial orbital coefficients c^0 (original REANN: 1/max neighbours)")
+    initial_coefficient: float | Literal["auto"] = field(
+        default="auto",
+        metadata=_help(
+            "initial orbital coefficients c^0; auto: 1 / the mean number of neighbours within the cutoff "
+            "in the training data, so that the densities start near 1 whatever the system (original "
+            "REANN: 1 / its neighbour-list capacity)"
+        ),
     )
     dtype: Literal["float32", "float64"] = field(
         default="float64", metadata=_help("parameter and arithmetic precision")
@@ -375,6 +380,9 @@ def check_values(config: Config) -> None:
         raise ConfigError(f"train.scheduler_factor: must lie in (0, 1), got {train.scheduler_factor!r}")
     if isinstance(train.ema_decay, float) and not 0.0 <= train.ema_decay < 1.0:
         raise ConfigError(f"train.ema_decay: must lie in [0, 1), got {train.ema_decay!r}")
+    coefficient = config.model.initial_coefficient
+    if coefficient != "auto" and not coefficient > 0:
+        raise ConfigError(f"model.initial_coefficient: must be positive or auto, got {coefficient!r}")
     if train.min_lr > train.lr:
         raise ConfigError(f"train.min_lr ({train.min_lr}) exceeds train.lr ({train.lr})")
 

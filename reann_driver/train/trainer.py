@@ -22,7 +22,7 @@ from tqdm import tqdm
 from ..atomic import remove_stale_temporaries
 from ..model import REANN
 from ..model.runtime import resolve_device
-from .auto import resolve
+from .auto import initial_coefficient, resolve
 from .checkpoints import BEST, LAST, load_checkpoint, restore_rng_states, rng_states, save_checkpoint
 from .config import Config, check_resumable
 from .data import LabelledStructure, collate, energy_only, epoch_batches
@@ -80,6 +80,9 @@ class Trainer:
         self.data = inputs.structures
         self.test_frames = inputs.test_frames
         self.fit_forces = not energy_only(self.data["train"] + self.data["val"], "train + val data")
+        self.initial_coefficient, coefficient_note = initial_coefficient(
+            config.model.initial_coefficient, self.data["train"]
+        )
         if self.distributed.is_main:
             prepare_output_dir(self.output_dir, resume, force)
         if resume:  # refuse a changed model before config.yaml, train.log or metrics.csv are touched
@@ -90,6 +93,8 @@ class Trainer:
         self.log(self.references.note)
         references = [self.references.energies[s] for s in self.species]
         settings = resolve(config.train, self.data["train"], references, self.fit_forces)
+        if coefficient_note is not None:
+            self.log(f"chosen from the training data: {coefficient_note}")
         for note in settings.notes:
             self.log(f"chosen from the training data: {note}")
         # the training settings in force: the configuration with its auto values resolved
@@ -123,6 +128,7 @@ class Trainer:
     def model_kwargs(self) -> dict[str, Any]:
         """Keyword arguments of REANN for this run (species and reference energies filled in)."""
         kwargs = {k: v for k, v in self.config.to_dict()["model"].items() if k != "species"}
+        kwargs["initial_coefficient"] = self.initial_coefficient  # "auto" resolved from the data
         return {"species": self.species, "atomic_energies": self.references.energies, **kwargs}
 
     def log(self, message: str) -> None:
