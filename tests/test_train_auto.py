@@ -106,9 +106,9 @@ def test_initial_coefficient_is_one_over_the_mean_neighbour_count(tmp_path) -> N
     counted = np.mean([len(neighbor_list("i", a, 1.5)) / len(a) for a in frames])
     assert counted == pytest.approx(8 / 5)
     assert mean_neighbours(structures) == pytest.approx(counted)
-    value, note = initial_coefficient("auto", structures)
-    assert value == pytest.approx(5 / 8) and note is not None and "1.60 per atom" in note
-    assert initial_coefficient(0.3, structures) == (0.3, None)
+    value, notes = initial_coefficient("auto", structures)
+    assert value == pytest.approx(5 / 8) and len(notes) == 1 and "1.60 per atom" in notes[0]
+    assert initial_coefficient(0.3, structures) == (0.3, ())
     with pytest.raises(ConfigError, match="initial_coefficient"):
         load_config(None, ["model.initial_coefficient=0"])
 

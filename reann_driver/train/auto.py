@@ -87,16 +87,17 @@ def mean_neighbours(structures: Sequence[LabelledStructure]) -> float:
 
 def initial_coefficient(
     configured: float | str, structures: Sequence[LabelledStructure]
-) -> tuple[float, str | None]:
-    """The initial orbital coefficient c^0 and, when it was chosen from the data, the log line saying
-    how: 1 / the mean number of neighbours (1 for structures without neighbours)."""
+) -> tuple[float, tuple[str, ...]]:
+    """The initial orbital coefficient c^0 and, as ``Settings.notes``, the log line saying how it was
+    chosen from the data (none for a configured value): 1 / the mean number of neighbours (1 for
+    structures without neighbours)."""
     if configured != "auto":
-        return float(configured), None
+        return float(configured), ()
     neighbours = mean_neighbours(structures)
     value = 1.0 / neighbours if neighbours > 0 else 1.0
     return value, (
         f"model.initial_coefficient {value:.4g} = 1 / the mean number of neighbours within the cutoff "
-        f"({neighbours:.2f} per atom)"
+        f"({neighbours:.2f} per atom)",
     )
 
 

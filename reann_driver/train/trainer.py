@@ -80,7 +80,7 @@ class Trainer:
         self.data = inputs.structures
         self.test_frames = inputs.test_frames
         self.fit_forces = not energy_only(self.data["train"] + self.data["val"], "train + val data")
-        self.initial_coefficient, coefficient_note = initial_coefficient(
+        self.initial_coefficient, coefficient_notes = initial_coefficient(
             config.model.initial_coefficient, self.data["train"]
         )
         if self.distributed.is_main:
@@ -93,9 +93,7 @@ class Trainer:
         self.log(self.references.note)
         references = [self.references.energies[s] for s in self.species]
         settings = resolve(config.train, self.data["train"], references, self.fit_forces)
-        if coefficient_note is not None:
-            self.log(f"chosen from the training data: {coefficient_note}")
-        for note in settings.notes:
+        for note in (*coefficient_notes, *settings.notes):
             self.log(f"chosen from the training data: {note}")
         # the training settings in force: the configuration with its auto values resolved
         self.train = dataclasses.replace(
