@@ -1,5 +1,6 @@
-"""Training loop: the loss decreases, --resume equals an uninterrupted run, 2-process DDP equals 1 process,
-reference energies, output-directory safety and the divergence guard."""
+"""Training loop: the loss decreases, the best model comes from the annealing phase, --resume equals an
+uninterrupted run, 2-process DDP equals 1 process, reference energies, output-directory safety and the
+divergence guard."""
 
 from __future__ import annotations
 
@@ -88,6 +89,21 @@ def test_loss_decreases_and_run_writes_its_files(split_dir, tmp_path):
     residuals = np.array([a.get_potential_energy() for a in frames]) - energies
     counts = np.array([[a.get_chemical_symbols().count(s) for s in ("Al", "Cu")] for a in frames])
     np.testing.assert_allclose(counts.T @ residuals, 0.0, atol=1e-8)
+
+
+def test_best_model_is_chosen_from_the_annealing_phase(split_dir, tmp_path):
+    # lr 3e-2 with patience 0: the lr halves after each epoch without improvement, and the validation
+    # loss of epoch 2 (at the initial lr) stays below every one of the annealing phase up to epoch 6
+    run = tmp_path / "run"
+    result = train(
+        tiny_config(split_dir, run, "train.lr=3e-2", "train.scheduler_patience=0", "train.epochs=6")
+    )
+    rows = read_metrics(run)
+    annealed = [r for r in rows if float(r["lr"]) < 3e-2]
+    best = min(annealed, key=lambda r: float(r["val_loss"]))
+    assert min(float(r["val_loss"]) for r in rows) < float(best["val_loss"])  # the case the rule is for
+    assert result.best_val_loss == float(best["val_loss"])
+    assert load_checkpoint(run / "best.pt")["epoch"] == int(best["epoch"])
 
 
 def test_resume_equals_uninterrupted_run(split_dir, tmp_path):

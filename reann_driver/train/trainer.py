@@ -119,6 +119,7 @@ class Trainer:
         )
         self.epoch = 0
         self.best_val_loss = math.inf
+        self.best_annealed = False  # the best model was trained at a learning rate below train.lr
         self.elapsed_seconds = 0.0  # training wall time of all invocations (the time budget counts it)
         if resume:
             self._resume()
@@ -140,6 +141,7 @@ class Trainer:
         return {
             "epoch": self.epoch,
             "best_val_loss": self.best_val_loss,
+            "best_annealed": self.best_annealed,
             "config": self.config.to_dict(),
             "model_config": self.model.config,
             "reference_energies": self.references.energies,
@@ -167,6 +169,7 @@ class Trainer:
         restore_rng_states(checkpoint["rng_states"])
         self.epoch = int(checkpoint["epoch"])
         self.best_val_loss = float(checkpoint["best_val_loss"])
+        self.best_annealed = bool(checkpoint.get("best_annealed", False))
         self.elapsed_seconds = float(checkpoint.get("elapsed_seconds", 0.0))
         assert self.output is not None
         self.output.csv.load_until(self.epoch)
@@ -265,6 +268,15 @@ class Trainer:
             f"reloaded the best state and lowered the learning rate to {lowered:.3g}"
         )
 
+    def _is_best(self, val_loss: float, lr: float) -> bool:
+        """Whether the model of this epoch (trained at ``lr``) becomes the best one: the lowest validation
+        loss, where a model of the annealing phase (lr below train.lr) always replaces one of the phase at
+        the initial lr. At the initial lr the averaged weights still move fast, and on a small validation
+        set the minimum there is mostly chance: on 180 random-CH4 frames with 20 validation frames, runs
+        whose best epoch fell at epochs 29-68 of about 6000 gave test force RMSE 926-1120 meV/Å against
+        695-878 for runs whose best fell in the annealing phase (docs/training.md)."""
+        return val_loss < self.best_val_loss or (lr < self.train.lr and not self.best_annealed)
+
     def selection_metric(self, sums: ErrorSums) -> float:
         """The fixed metric that picks the best model and drives the plateau schedule: the weighted
         loss with this run's weights, whatever ``train.loss`` is (the reference loss's weights move
@@ -322,8 +334,9 @@ class Trainer:
             else:
                 if self.scheduler is not None:
                     self.scheduler.step(val_loss)
-                if val_loss < self.best_val_loss:
+                if self._is_best(val_loss, lr):
                     self.best_val_loss = val_loss
+                    self.best_annealed = lr < train.lr
                     self.save(BEST)
             self.elapsed_seconds += time.perf_counter() - epoch_start
             cap = self.budget_lr()
