@@ -113,7 +113,7 @@ def test_initial_coefficient_is_one_over_the_mean_neighbour_count(tmp_path) -> N
         load_config(None, ["model.initial_coefficient=0"])
 
     write_split(tmp_path, rattled_alloys(8, seed=6), 5, 3)
-    trainer = Trainer(tiny_config(tmp_path, tmp_path / "probe"))
+    trainer = Trainer(tiny_config(tmp_path, tmp_path / "probe", "model.initial_coefficient=auto"))
     try:
         expected = 1.0 / mean_neighbours(trainer.data["train"])
         assert trainer.model.config["initial_coefficient"] == pytest.approx(expected)

@@ -98,9 +98,10 @@ class ModelConfig:
         default=False, metadata=_help("one set of orbital mixing matrices for all iterations (0.1)")
     )
     radial_init: Literal["wide", "reference", "narrow"] = field(
-        default="wide",
+        default="reference",
         metadata=_help(
-            "radial Gaussians: wide (alpha 0.2-1.2/Å^2, even centres), reference (random), narrow"
+            "radial Gaussians: reference (original REANN: random centres in [0, r_c), alpha 0.2-1.2/Å^2), "
+            "wide (the same range, evenly spread), narrow (0.1)"
         ),
     )
     mixing_init: Literal["orthogonal", "normal"] = field(
@@ -117,11 +118,11 @@ class ModelConfig:
         ),
     )
     initial_coefficient: float | Literal["auto"] = field(
-        default="auto",
+        default=1 / 150,
         metadata=_help(
-            "initial orbital coefficients c^0; auto: 1 / the mean number of neighbours within the cutoff "
-            "in the training data, so that the densities start near 1 whatever the system (original "
-            "REANN: 1 / its neighbour-list capacity)"
+            "initial orbital coefficients c^0; default 1/150 (the original REANN code's 1 / neigh_atoms at "
+            "its example value); auto: 1 / the mean number of neighbours within the cutoff in the training "
+            "data"
         ),
     )
     dtype: Literal["float32", "float64"] = field(
