@@ -66,7 +66,7 @@ class REANN(nn.Module):
         pair_repulsion: ``zbl`` adds the ZBL screened nuclear repulsion, switched off at the sum of the
             covalent radii, to the learnt energy (see ``repulsion.py``); ``none`` (default) adds nothing.
         initial_coefficient: the value of every initial orbital coefficient c^0 (the original code uses
-            1 / its neighbour-list capacity; ``reann train`` by default 1 / the mean neighbour count).
+            1 / its neighbour-list capacity; ``reann train`` by default 1/150, the original's example value).
         atomic_energies: reference energy per element in eV, the initial output bias of the energy
             networks (e.g. the mean energy per atom of the training data); 0 when omitted.
         dtype: float32 or float64 parameters and arithmetic.

@@ -272,9 +272,9 @@ class Trainer:
         """Whether the model of this epoch (trained at ``lr``) becomes the best one: the lowest validation
         loss, where a model of the annealing phase (lr below train.lr) always replaces one of the phase at
         the initial lr. At the initial lr the averaged weights still move fast, and on a small validation
-        set the minimum there is mostly chance: on 180 random-CH4 frames with 20 validation frames, runs
-        whose best epoch fell at epochs 29-68 of about 6000 gave test force RMSE 926-1120 meV/Å against
-        695-878 for runs whose best fell in the annealing phase (docs/training.md)."""
+        set the minimum there is mostly chance: on 180 random-CH4 frames with 20 validation frames, the six
+        of fifteen runs whose best epoch fell at epochs 29-73 of about 6000 had test energy RMSE 97-131
+        meV/atom against 62-84 for the other nine (docs/training.md)."""
         return val_loss < self.best_val_loss or (lr < self.train.lr and not self.best_annealed)
 
     def selection_metric(self, sums: ErrorSums) -> float:
