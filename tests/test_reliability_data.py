@@ -17,6 +17,8 @@ from click.testing import CliRunner
 from reann_driver.data import DataError, DataFormatError, make_frame, read_frames, write_frames
 from reann_driver.data.cli import main
 from reann_driver.data.recipes import SplitRule
+from reann_driver.train.config import Config
+from reann_driver.train.inputs import data_paths
 
 
 def run(*args: object):
@@ -135,7 +137,7 @@ def test_item1_generate_refuses_to_overwrite(tmp_path: Path) -> None:
 # --- item 3: split sizes ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("sizes", [("8", "8"), ("0.9", "0.5"), ("0", "2"), ("2", "0"), ("5", "5")], ids=str)
+@pytest.mark.parametrize("sizes", [("8", "8"), ("0.9", "0.5"), ("0.0", "2"), ("2", "0.01"), ("5", "5")], ids=str)
 def test_item3_split_sizes_leaving_an_empty_or_negative_split(dataset: Path, sizes) -> None:
     test, val = sizes
     out = dataset.parent.parent / "split"
@@ -144,13 +146,28 @@ def test_item3_split_sizes_leaving_an_empty_or_negative_split(dataset: Path, siz
     assert "split" in result.output and not out.exists()
 
 
+def test_item3_an_empty_split_asked_for_is_written_and_not_trained_on(dataset: Path) -> None:
+    out = dataset.parent.parent / "split"
+    assert run("split", dataset, "--out", out, "--seed", "1", "--test", "0", "--val", "2").exit_code == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert [manifest["splits"][name]["count"] for name in ("test", "val", "train")] == [0, 2, 8]
+    assert (out / "test.extxyz").read_bytes() == b""
+    config = Config()
+    config.data.split_dir = str(out)
+    assert data_paths(config)["test"] is None  # reann train: no test set, instead of failing on the file
+    assert run("verify", out, "--source", dataset).exit_code == 0
+
+
 def test_item3_split_rule_counts() -> None:
     assert SplitRule(test=2, val=2).counts(10) == (2, 2, 6)
+    assert SplitRule(test=0, val=2).counts(10) == (0, 2, 8)  # asked for: an empty test split
+    assert SplitRule(test=4, val=0, train=0).counts(10) == (4, 0, 0)  # a test-only pool
     for rule in (
         SplitRule(test=8, val=8),
         SplitRule(test=0.9, val=0.5),
-        SplitRule(test=0),
-        SplitRule(train=0),
+        SplitRule(test=0.01),  # a fraction that rounds to no frame
+        SplitRule(test=5, val=5),  # no frame left for train
+        SplitRule(test=0, val=0, train=0),
     ):
         with pytest.raises(DataError):
             rule.counts(10)

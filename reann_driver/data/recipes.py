@@ -27,7 +27,8 @@ REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
 @dataclass(frozen=True)
 class SplitRule:
     """Sizes of the splits: a float in (0, 1) is a fraction of the frames, an int a count; ``train=None``
-    takes every frame not in test or val. No split may be empty. ``subsets`` are nested learning-curve
+    takes every frame not in test or val. A split is empty only when asked for by the count 0 (e.g. a
+    test-only pool: ``val=0, train=0``), never by a fraction or the remainder. ``subsets`` are nested learning-curve
     subsets of train (the first N frames of the seeded training order)."""
 
     test: float | int = 0.1
@@ -56,11 +57,14 @@ class SplitRule:
             asked = f"{test} test + {val} val" + ("" if self.train is None else f" + {train} train")
             raise DataError(f"the split asks for {asked} frames but the source has {frames}")
         for name, count in (("test", test), ("val", val), ("train", train)):
-            if count == 0:
+            asked_for_none = type(getattr(self, name)) is int  # an explicit count 0, e.g. a test-only pool
+            if count == 0 and not asked_for_none:
                 raise DataError(
                     f"the {name} split would be empty ({name}={getattr(self, name)!r} of {frames} frames); "
-                    "give it at least one frame"
+                    f"give it at least one frame, or --{name} 0 to ask for an empty one"
                 )
+        if test + val + train == 0:
+            raise DataError(f"the split asks for no frame of the {frames}")
         if self.subsets and max(self.subsets) > train:
             raise DataError(
                 f"learning-curve subset of {max(self.subsets)} frames exceeds the {train} training frames"

@@ -26,7 +26,8 @@ class TrainingInputs:
 
 def data_paths(config: Config) -> dict[str, str | None]:
     """File of each split: ``data.<split>`` if set, else ``<data.split_dir>/<split>.extxyz`` (the test
-    split only when that file exists); train and val are required."""
+    split only when that file exists and is not empty, as after ``reann-data split --test 0``); train
+    and val are required."""
     data = config.data
     paths: dict[str, str | None] = {}
     for split in ("train", "val", "test"):
@@ -35,7 +36,8 @@ def data_paths(config: Config) -> dict[str, str | None]:
             paths[split] = explicit
         elif data.split_dir is not None:
             candidate = Path(data.split_dir) / f"{split}.extxyz"
-            paths[split] = str(candidate) if (split != "test" or candidate.is_file()) else None
+            kept = split != "test" or (candidate.is_file() and candidate.stat().st_size > 0)
+            paths[split] = str(candidate) if kept else None
         else:
             paths[split] = None
     for split in ("train", "val"):
