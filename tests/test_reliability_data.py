@@ -137,7 +137,9 @@ def test_item1_generate_refuses_to_overwrite(tmp_path: Path) -> None:
 # --- item 3: split sizes ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("sizes", [("8", "8"), ("0.9", "0.5"), ("0.0", "2"), ("2", "0.01"), ("5", "5")], ids=str)
+@pytest.mark.parametrize(
+    "sizes", [("8", "8"), ("0.9", "0.5"), ("0.0", "2"), ("2", "0.01"), ("5", "5")], ids=str
+)
 def test_item3_split_sizes_leaving_an_empty_or_negative_split(dataset: Path, sizes) -> None:
     test, val = sizes
     out = dataset.parent.parent / "split"

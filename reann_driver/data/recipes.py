@@ -28,8 +28,8 @@ REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
 class SplitRule:
     """Sizes of the splits: a float in (0, 1) is a fraction of the frames, an int a count; ``train=None``
     takes every frame not in test or val. A split is empty only when asked for by the count 0 (e.g. a
-    test-only pool: ``val=0, train=0``), never by a fraction or the remainder. ``subsets`` are nested learning-curve
-    subsets of train (the first N frames of the seeded training order)."""
+    test-only pool: ``val=0, train=0``), never by a fraction or the remainder. ``subsets`` are nested
+    learning-curve subsets of train (the first N frames of the seeded training order)."""
 
     test: float | int = 0.1
     val: float | int = 0.1
