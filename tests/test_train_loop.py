@@ -31,8 +31,8 @@ TINY_MODEL = [
     "model.cutoff=4.0",
     # the EMT alloys sit at the ZBL switch-off distance (Al-Cu 2.53 Å); these tests are about the loop
     "model.pair_repulsion=none",
-    # initial values under which the tiny alloy model halves its loss within 8 epochs (with the defaults,
-    # c^0 = 1/150 and random radial centres, it needs more epochs than these tests afford)
+    # initial values under which the tiny alloy model halves its loss within 8 epochs (fixed here, so that
+    # these tests about the loop do not move with the defaults of the initialisation)
     "model.initial_coefficient=auto",
     "model.radial_init=wide",
 ]

@@ -59,14 +59,14 @@ class REANN(nn.Module):
             ``pre_norm`` (reann-driver 0.1); see ``networks.py``.
         shared_mixing: one set of orbital mixing matrices for all T + 1 densities instead of one per
             iteration (the original code has one per iteration).
-        radial_init: initial radial centres and widths: ``wide``, ``reference`` or ``narrow`` (see
+        radial_init: initial radial centres and widths: ``wide``, ``graded``, ``reference`` or ``narrow`` (see
             ``GaussianRadial``).
         mixing_init: initial orbital mixing matrices: ``orthogonal`` (the original code's) or ``normal``
             (see ``density.initial_mixing``).
         pair_repulsion: ``zbl`` adds the ZBL screened nuclear repulsion, switched off at the sum of the
             covalent radii, to the learnt energy (see ``repulsion.py``); ``none`` (default) adds nothing.
         initial_coefficient: the value of every initial orbital coefficient c^0 (the original code uses
-            1 / its neighbour-list capacity; ``reann train`` by default 1/150, the original's example value).
+            1 / its neighbour-list capacity; ``reann train`` by default 1 / the mean number of neighbours).
         atomic_energies: reference energy per element in eV, the initial output bias of the energy
             networks (e.g. the mean energy per atom of the training data); 0 when omitted.
         dtype: float32 or float64 parameters and arithmetic.

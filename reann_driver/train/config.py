@@ -97,11 +97,12 @@ class ModelConfig:
     shared_mixing: bool = field(
         default=False, metadata=_help("one set of orbital mixing matrices for all iterations (0.1)")
     )
-    radial_init: Literal["wide", "reference", "narrow"] = field(
-        default="reference",
+    radial_init: Literal["graded", "wide", "reference", "narrow"] = field(
+        default="graded",
         metadata=_help(
-            "radial Gaussians: reference (original REANN: random centres in [0, r_c), alpha 0.2-1.2/Å^2), "
-            "wide (the same range, evenly spread), narrow (0.1)"
+            "radial Gaussians: graded (centres evenly spaced on [0, r_c), alpha from 1.2/Å^2 at r = 0 down "
+            "to 0.2), wide (the same, widest at r = 0), reference (original REANN: random centres and "
+            "alpha in the same ranges), narrow (0.1)"
         ),
     )
     mixing_init: Literal["orthogonal", "normal"] = field(
@@ -118,11 +119,10 @@ class ModelConfig:
         ),
     )
     initial_coefficient: float | Literal["auto"] = field(
-        default=1 / 150,
+        default="auto",
         metadata=_help(
-            "initial orbital coefficients c^0; default 1/150 (the original REANN code's 1 / neigh_atoms at "
-            "its example value); auto: 1 / the mean number of neighbours within the cutoff in the training "
-            "data"
+            "initial orbital coefficients c^0; auto: 1 / the mean number of neighbours within the cutoff in "
+            "the training data; the original REANN code uses 1 / neigh_atoms (1/150 in its examples)"
         ),
     )
     dtype: Literal["float32", "float64"] = field(
