@@ -23,7 +23,7 @@ class GaussianRadial(nn.Module):
       evenly spread over [0.2, 1.2] Å^-2 from the narrowest (1.2 at r = 0) to the widest (0.2 at the last
       centre): the range the original REANN code draws from at random (``inta = -(rand + 0.2)``), without
       its dependence on the seed, and with the finest radial resolution at short range, where the
-      energy changes fastest (measured against the other three in docs/training.md).
+      energy changes fastest (measured against ``wide`` and ``reference`` in docs/training.md).
     * ``"wide"`` (default of this class): the same centres and range of widths in the opposite order,
       the widest (0.2 Å^-2) at r = 0.
     * ``"reference"``: the original code's draw, centres uniform on [0, r_c) and alpha uniform on
