@@ -43,6 +43,18 @@ def test_dimer_energy_is_the_zbl_formula(symbols: str, numbers: tuple[int, int])
     assert zbl_reference(6, 1, 0.5) > 20.0  # the wall is really there: 23.6 eV at C-H 0.5 Å
 
 
+def test_zbl_heavy_leaves_out_only_hydrogen_pairs() -> None:
+    """``zbl_heavy``: the ZBL term of every pair but H-H, and nothing at all on H-H."""
+    heavy = tiny_model(("H", "C"), pair_repulsion="zbl_heavy")
+    without = tiny_model(("H", "C"), pair_repulsion="none")
+    for r in (0.3, 0.5, 0.6):
+        assert dimer_energy(heavy, "HH", r) == dimer_energy(without, "HH", r)
+        difference = dimer_energy(heavy, "CH", r) - dimer_energy(without, "CH", r)
+        assert difference == pytest.approx(zbl_reference(6, 1, r), rel=1e-10)
+        difference = dimer_energy(heavy, "CC", r) - dimer_energy(without, "CC", r)
+        assert difference == pytest.approx(zbl_reference(6, 6, r), rel=1e-10)
+
+
 def test_switched_off_smoothly_at_the_sum_of_covalent_radii() -> None:
     """Nothing beyond r_max = r_cov(C) + r_cov(H); energy and force continuous there."""
     with_zbl = tiny_model(("H", "C"), pair_repulsion="zbl")

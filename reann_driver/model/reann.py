@@ -64,7 +64,8 @@ class REANN(nn.Module):
         mixing_init: initial orbital mixing matrices: ``orthogonal`` (the original code's) or ``normal``
             (see ``density.initial_mixing``).
         pair_repulsion: ``zbl`` adds the ZBL screened nuclear repulsion, switched off at the sum of the
-            covalent radii, to the learnt energy (see ``repulsion.py``); ``none`` (default) adds nothing.
+            covalent radii, to the learnt energy (see ``repulsion.py``); ``zbl_heavy`` the same on every pair
+            but H-H; ``none`` (default) adds nothing.
         initial_coefficient: the value of every initial orbital coefficient c^0 (the original code uses
             1 / its neighbour-list capacity; ``reann train`` by default 1 / the mean number of neighbours).
         atomic_energies: reference energy per element in eV, the initial output bias of the energy
@@ -145,8 +146,8 @@ class REANN(nn.Module):
             for _ in range(iterations)
         )
         self.energy_networks = ElementNetworks(n_species, n_orbitals, hidden, 1, **network_options)
-        self.use_repulsion = pair_repulsion == "zbl"
-        self.repulsion = ZBLRepulsion(species, cutoff)
+        self.use_repulsion = pair_repulsion != "none"
+        self.repulsion = ZBLRepulsion(species, cutoff, hydrogen_pairs=pair_repulsion == "zbl")
         self.atomic_energies = nn.Parameter(torch.zeros(n_species))  # output bias per element, eV
         if atomic_energies is not None:
             self.set_atomic_energies(atomic_energies)

@@ -111,11 +111,12 @@ class ModelConfig:
             "orbital mixing matrices: orthogonal (original REANN, same for all L and T) or normal"
         ),
     )
-    pair_repulsion: Literal["none", "zbl"] = field(
-        default="zbl",
+    pair_repulsion: Literal["none", "zbl", "zbl_heavy"] = field(
+        default="zbl_heavy",
         metadata=_help(
-            "zbl: add the ZBL nuclear repulsion below the sum of covalent radii (the network learns the "
-            "rest); none: the network alone (REANN's own default)"
+            "zbl_heavy: add the ZBL nuclear repulsion below the sum of covalent radii to every pair but "
+            "H-H (the network learns the rest); zbl: the same on every pair; none: the network alone "
+            "(REANN's own default)"
         ),
     )
     initial_coefficient: float | Literal["auto"] = field(
