@@ -76,10 +76,11 @@ def compressed_ch4(seed: int) -> Atoms:
     return Atoms("CH4", positions=positions)
 
 
+@pytest.mark.parametrize("repulsion", ["zbl", "zbl_heavy"])
 @pytest.mark.parametrize("seed", [0, 1])
-def test_forces_match_finite_differences(seed: int) -> None:
+def test_forces_match_finite_differences(seed: int, repulsion: str) -> None:
     atoms = compressed_ch4(seed)
-    atoms.calc = REANNCalculator(tiny_model(("H", "C"), pair_repulsion="zbl", seed=seed))
+    atoms.calc = REANNCalculator(tiny_model(("H", "C"), pair_repulsion=repulsion, seed=seed))
     analytic = atoms.get_forces()
     assert np.abs(analytic).max() > 10.0  # the repulsion dominates: C-H at about 0.56 Å
     numeric = calculate_numerical_forces(atoms, eps=1e-6)
