@@ -11,7 +11,8 @@ Rules (documented in docs/training.md):
   (Measured on 180 random-CH4 frames, 20-minute runs, test RMSE in meV/atom and meV/Å: w_E/w_F = 1 Å^-2
   gave T=2 45.5/635 and 44.2/480 (two seeds), T=0 51.2/564; 10 Å^-2 gave T=2 48.9/770, T=0 47.0/575;
   on 180 PBE/cc-pVDZ frames 0.1 Å^-2 gave T=0 82.8/1448 and T=2 94.5/1583 against 74.6/1423 and
-  67.8/1316 with 1 Å^-2; see docs/training.md.)
+  67.8/1316 with 1 Å^-2; on the regenerated PBE set with ``zbl_heavy``, seed 0, 3 Å^-2 gave T=0
+  65.3/602 and T=2 59.4/742 against 56.0/710 and 54.5/675; see docs/training.md.)
 * **Schedule.** With a time budget (``max_minutes``) there is no plateau schedule: the learning rate
   follows the budget (held for a quarter of it, then annealed exponentially to min_lr at its end; see
   ``Trainer.budget_lr``), so the run uses the time it was given. On 180 random-CH4 frames (T=0, 8-minute
