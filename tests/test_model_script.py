@@ -11,6 +11,7 @@ from conftest import random_cluster, random_crystal, tiny_model
 
 from reann_driver.model import graph_from_atoms
 from reann_driver.model.density import neighbour_slots
+from reann_driver.model.runtime import scripted_inference
 
 
 def script(model):
@@ -49,3 +50,21 @@ def test_repr_names_the_hyper_parameters() -> None:
     text = repr(tiny_model(iterations=3))
     for fragment in ("species=['H', 'O']", "cutoff=3.5", "n_radial=4", "l_max=2", "iterations=3"):
         assert fragment in text
+
+
+def test_scripted_inference_equals_eager_and_leaves_large_systems_to_eager(monkeypatch) -> None:
+    model = tiny_model(iterations=2).eval()
+    call = scripted_inference(model)
+    graph = graph_from_atoms([random_crystal(6, "HO", seed=3)], model.species, model.cutoff)
+    eager = model(graph, forces=True, stress=True)
+    for _ in range(3):  # TorchScript's profiling runs, then its optimised graph
+        scripted = call(graph, forces=True, stress=True)
+        for key in ("energy", "forces", "stress", "atomic_energies"):
+            torch.testing.assert_close(scripted[key], eager[key], rtol=1e-12, atol=1e-12)
+    used = []
+    monkeypatch.setattr(type(model), "forward", lambda self, *args: used.append(args) or {})
+    call(graph)
+    assert used == []  # below LEAN_SLOTS: the script, not the eager forward
+    monkeypatch.setattr("reann_driver.model.lean.LEAN_SLOTS", graph.edge_index.shape[1])
+    call(graph)
+    assert len(used) == 1  # from LEAN_SLOTS slots on: the eager model and its memory-lean backward

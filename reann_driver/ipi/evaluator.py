@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,6 +31,7 @@ from reann_driver.model.runtime import (
     dtype_from_name,
     inference_copy,
     resolve_device,
+    scripted_inference,
     to_numpy,
 )
 
@@ -100,6 +101,8 @@ class BatchEvaluator:
             compiles it (about 20 s for the 64-water anchor model on one idle core), later ones take
             about 0.8x the time. Needs a single model and kept slots
             (``skin``); on CUDA it replaces the CUDA-graph replay.
+
+    Without ``compile``, a single model on the CPU runs as TorchScript (``runtime.scripted_inference``).
     """
 
     def __init__(
@@ -134,7 +137,11 @@ class BatchEvaluator:
             raise CompileError(
                 "compile needs a single model (not a committee) and kept neighbour slots (a skin)"
             )
-        self._call = compiled(self.model, self.device) if compile else self.model
+        self._call: Callable[..., dict[str, torch.Tensor]] = self.model
+        if compile:
+            self._call = compiled(self.model, self.device)
+        elif isinstance(self.model, REANN) and self.device.type == "cpu":
+            self._call = scripted_inference(self.model)  # no Python dispatch per operation
         self.cuda_graphs = cuda_graphs and self.device.type == "cuda" and not compile
         self._captured: CapturedCall | None = None
         if skin is not None and isinstance(model, REANN):  # a committee builds its own slots per member
@@ -240,7 +247,7 @@ class BatchEvaluator:
                 dtype=self.dtype,
                 device=self.device,
             )
-            output = self.model(graph, forces=True, stress=self.periodic)
+            output = self._call(graph, forces=True, stress=self.periodic)
         energies = to_numpy(output["energy"]) * HARTREE_PER_EV
         forces = to_numpy(output["forces"]).reshape(n_structures, -1, 3) * (
             HARTREE_PER_EV * ANGSTROM_PER_BOHR
