@@ -64,7 +64,7 @@ def test_scripted_inference_equals_eager_and_leaves_large_systems_to_eager(monke
     used = []
     monkeypatch.setattr(type(model), "forward", lambda self, *args: used.append(args) or {})
     call(graph)
-    assert used == []  # below LEAN_SLOTS: the script, not the eager forward
-    monkeypatch.setattr("reann_driver.model.lean.LEAN_SLOTS", graph.edge_index.shape[1])
+    assert used == []  # below CHUNKED_SLOTS: the script, not the eager forward
+    monkeypatch.setattr("reann_driver.model.chunked.CHUNKED_SLOTS", graph.edge_index.shape[1])
     call(graph)
-    assert len(used) == 1  # from LEAN_SLOTS slots on: the eager model and its memory-lean backward
+    assert len(used) == 1  # from CHUNKED_SLOTS slots on: the eager model and its chunked pass

@@ -14,7 +14,7 @@ import torch
 
 from reann_driver.model import Graph, build_graph
 from reann_driver.model.density import NeighbourSlots, neighbour_slots
-from reann_driver.model.reann import species_groups
+from reann_driver.model.structures import species_groups
 
 
 @dataclass

@@ -20,7 +20,8 @@ from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
 from .neighbors import Graph
-from .reann import REANN, apply_strain, cell_volumes, structure_energies
+from .reann import REANN
+from .structures import apply_strain, cell_volumes, structure_energies
 
 # hyper-parameters that do not change the forward pass (the dtype, and those that only set initial
 # values): members that differ only in them share one vectorised call

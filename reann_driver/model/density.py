@@ -157,6 +157,7 @@ class EmbeddedDensity(nn.Module):
         super().__init__()
         n_l = max(degree) + 1
         self.bounds = [degree.index(ell) for ell in range(n_l)] + [len(degree)]  # angular block of each L
+        self.sizes = [high - low for low, high in zip(self.bounds[:-1], self.bounds[1:])]
         # W_L^t [t, L, k, m]
         self.mixing = nn.Parameter(initial_mixing(init, n_sets, n_l, n_radial, n_orbitals))
 
@@ -181,11 +182,27 @@ class EmbeddedDensity(nn.Module):
             sums = orbital_sums(radial, angular, coefficients, neighbour)
         else:  # large systems: the memory-lean backward
             sums = _orbital_sums_saving_inputs(radial, angular, coefficients, neighbour)
+        return self.from_sums(sums, iteration)
+
+    def from_sums(self, sums: torch.Tensor, iteration: int = 0) -> torch.Tensor:
+        """rho [n_atoms, n_orbitals] from the orbital sums S [n_atoms, n_angular, k] (Eq. (4), the square
+        expanded into Gram matrices)."""
         grams: list[torch.Tensor] = []
-        sizes = [high - low for low, high in zip(self.bounds[:-1], self.bounds[1:])]
-        for block in torch.split(sums, sizes, dim=1):  # split: no zero-filled gradient per block
+        for block in torch.split(sums, self.sizes, dim=1):  # split: no zero-filled gradient per block
             grams.append(torch.bmm(block.transpose(1, 2), block))  # G^L [n_atoms, k, k]
         gram = torch.stack(grams, dim=1)  # [n_atoms, L, k, k]
         mixing = self.mixing[iteration % self.mixing.shape[0]]  # [L, k, m]
         pairs = mixing[:, :, None, :] * mixing[:, None, :, :]  # W_L[k, m] W_L[q, m], [L, k, k, m]
         return gram.reshape(gram.shape[0], -1) @ pairs.reshape(-1, pairs.shape[-1])
+
+    @torch.jit.unused
+    def sums_gradient(self, sums: torch.Tensor, d_density: torch.Tensor, iteration: int = 0) -> torch.Tensor:
+        """dL/dS [n_atoms, n_angular, k] from dL/drho [n_atoms, n_orbitals] and the orbital sums S (no
+        autograd): dL/dG^L[k, q] = sum_m dL/drho[m] W_L[k, m] W_L[q, m] and dL/dS_L = S_L (dG^L + dG^L^T)."""
+        mixing = self.mixing[iteration % self.mixing.shape[0]]
+        n_l, k = mixing.shape[0], mixing.shape[1]
+        pairs = (mixing[:, :, None, :] * mixing[:, None, :, :]).reshape(-1, mixing.shape[-1])
+        d_gram = (d_density @ pairs.t()).view(-1, n_l, k, k)
+        symmetric = d_gram + d_gram.transpose(2, 3)
+        blocks = torch.split(sums, self.sizes, dim=1)
+        return torch.cat([torch.bmm(block, symmetric[:, ell]) for ell, block in enumerate(blocks)], dim=1)

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from .angular import make_angular
+from .chunked import chunked_forward, goes_in_chunks
 from .density import EmbeddedDensity, NeighbourSlots, edge_slots, neighbour_slots, scatter_to_slots
 from .files import save_model
 from .neighbors import Graph
@@ -16,24 +17,7 @@ from .networks import ElementNetworks
 from .radial import GaussianRadial
 from .repulsion import PAIR_REPULSIONS, ZBLRepulsion
 from .runtime import dtype_from_name
-
-
-def apply_strain(
-    graph: Graph, positions: torch.Tensor, cell: torch.Tensor, strain: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Positions [n_atoms, 3] and cells [n_structures, 3, 3] deformed by the symmetric part of
-    ``strain`` [n_structures, 3, 3]; the derivative of the energy with respect to ``strain`` at zero is
-    minus the virial."""
-    symmetric = 0.5 * (strain + strain.transpose(1, 2))
-    positions = positions + torch.einsum("na,nab->nb", positions, symmetric[graph.batch])
-    return positions, cell + torch.bmm(cell, symmetric)
-
-
-def cell_volumes(graph: Graph) -> torch.Tensor:
-    """|det H| per structure in Å^3, NaN for structures not periodic in all three directions."""
-    a, b, c = graph.cell[:, 0], graph.cell[:, 1], graph.cell[:, 2]
-    volume = (a * torch.linalg.cross(b, c)).sum(dim=1).abs()  # the triple product: no LU, graph-capturable
-    return torch.where(graph.pbc.all(dim=1), volume, torch.full_like(volume, float("nan")))
+from .structures import apply_strain, cell_volumes, species_groups, structure_energies
 
 
 class REANN(nn.Module):
@@ -204,16 +188,8 @@ class REANN(nn.Module):
         """
         if groups is None:
             groups = species_groups(species, len(self.species))
-        n_atoms, capacity = slots.neighbour.shape[0], slots.neighbour.shape[1]
-        # empty slots get a vector beyond the cutoff: zero contribution, finite derivatives
-        vectors = torch.where(slots.mask[:, :, None], vectors, torch.full_like(vectors, self.cutoff))
-        flat = vectors.reshape(-1, 3)
-        distances = torch.linalg.vector_norm(flat, dim=1)
-        neighbour_species = species[slots.neighbour].reshape(-1)
-        radial = self.radial.with_cutoff(distances, neighbour_species, self.cutoff).reshape(
-            n_atoms, capacity, -1
-        )
-        angular = self.angular(flat).reshape(n_atoms, capacity, -1).transpose(1, 2)  # [n, n_angular, cap.]
+        neighbour_species = species[slots.neighbour]
+        distances, radial, angular = self.orbitals(vectors, slots.mask, neighbour_species)
         coefficients = self.initial_coefficients[species]  # c^0 [n_atoms, n_radial]
         density = self.density(radial, angular, coefficients, slots.neighbour, 0)
         t = 0
@@ -223,10 +199,34 @@ class REANN(nn.Module):
             density = self.density(radial, angular, coefficients, slots.neighbour, t)
         energy = self.energy_networks(density, groups).squeeze(1) + self.atomic_energies[species]
         if self.use_repulsion:
-            centre_species = species[:, None].expand(n_atoms, capacity).reshape(-1)
-            pairs = self.repulsion(distances, centre_species, neighbour_species)
-            energy = energy + pairs.reshape(n_atoms, capacity).sum(dim=1)
+            energy = energy + self.pair_energy(distances, species, neighbour_species)
         return energy
+
+    def orbitals(
+        self, vectors: torch.Tensor, mask: torch.Tensor, neighbour_species: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Distances [n_atoms, capacity] (Å), f_c g_k [n_atoms, capacity, n_radial] and Y_a transposed
+        [n_atoms, n_angular, capacity] of every neighbour slot, from r_ij [n_atoms, capacity, 3] (Å), the
+        slots' ``mask`` and the species of each slot's neighbour, both [n_atoms, capacity]."""
+        n_atoms, capacity = mask.shape[0], mask.shape[1]
+        # empty slots get a vector beyond the cutoff: zero contribution, finite derivatives
+        vectors = torch.where(mask[:, :, None], vectors, torch.full_like(vectors, self.cutoff))
+        flat = vectors.reshape(-1, 3)
+        distances = torch.linalg.vector_norm(flat, dim=1)
+        radial = self.radial.with_cutoff(distances, neighbour_species.reshape(-1), self.cutoff)
+        angular = self.angular(flat).reshape(n_atoms, capacity, -1).transpose(1, 2)
+        return distances.view(n_atoms, capacity), radial.reshape(n_atoms, capacity, -1), angular
+
+    def pair_energy(
+        self, distances: torch.Tensor, species: torch.Tensor, neighbour_species: torch.Tensor
+    ) -> torch.Tensor:
+        """The pair repulsion's share of every atom's energy in eV, [n_atoms] (zeros without one), from
+        the slots' distances [n_atoms, capacity] and the species of the atoms and their neighbours."""
+        if not self.use_repulsion:
+            return torch.zeros_like(distances[:, 0])
+        centre_species = species[:, None].expand_as(neighbour_species).reshape(-1)
+        pairs = self.repulsion(distances.reshape(-1), centre_species, neighbour_species.reshape(-1))
+        return pairs.view(distances.shape).sum(dim=1)
 
     def atomic_energy_from_edges(
         self, vectors: torch.Tensor, edge_index: torch.Tensor, species: torch.Tensor
@@ -281,6 +281,10 @@ class REANN(nn.Module):
         ``slots`` and ``groups`` (see ``atomic_energy``) let a caller that keeps them between
         calls skip their construction and its host synchronisations.
         """
+        if not torch.jit.is_scripting() and forces and not self.training:
+            n_slots = graph.edge_index.shape[1] if slots is None else slots.neighbour.numel()
+            if goes_in_chunks(n_slots):  # large systems: a memory-lean pass (``chunked.py``)
+                return self._chunked_forward(graph, stress, slots)
         positions, cell = graph.positions, graph.cell
         inputs: list[torch.Tensor] = []
         if forces or stress:
@@ -305,22 +309,14 @@ class REANN(nn.Module):
                 results["stress"] = strain_gradient / cell_volumes(graph)[:, None, None]
         return results
 
-
-def structure_energies(atomic: torch.Tensor, batch: torch.Tensor, n_structures: int) -> torch.Tensor:
-    """Energy of every structure in eV, [..., n_structures], from the atomic energies [..., n_atoms] and the
-    structure of every atom ``batch`` [n_atoms]. The sum is taken in float64 whatever the model's dtype,
-    so that a float32 model's rounding stays that of one atomic energy instead of growing with the number
-    of atoms (a 6,000-atom float32 sum of -400 eV terms would lose about 0.1 eV)."""
-    size = list(atomic.shape[:-1])
-    size.append(n_structures)
-    return atomic.new_zeros(size, dtype=torch.float64).index_add(-1, batch, atomic.to(torch.float64))
+    @torch.jit.unused
+    def _chunked_forward(
+        self, graph: Graph, stress: bool, slots: NeighbourSlots | None
+    ) -> dict[str, torch.Tensor]:
+        """``chunked.chunked_forward`` (scripted models always take autograd's pass)."""
+        return chunked_forward(self, graph, stress, slots)
 
 
 def _zero_if_none(gradient: torch.Tensor | None, like: torch.Tensor) -> torch.Tensor:
     """The gradient autograd returns, or zeros for an input the energy does not depend on."""
     return torch.zeros_like(like) if gradient is None else gradient
-
-
-def species_groups(species: torch.Tensor, n_species: int) -> list[torch.Tensor]:
-    """The indices of the atoms of each species, [n_species] tensors (``nonzero``: a host sync)."""
-    return [torch.nonzero(species == s).flatten() for s in range(n_species)]

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from ..errors import UserError
-from .lean import keeps_only_inputs
+from .chunked import goes_in_chunks
 
 M = TypeVar("M", bound=nn.Module)
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
@@ -58,13 +58,13 @@ def inference_copy(model: M, device: torch.device, dtype: torch.dtype) -> M:
 
 def scripted_inference(model: nn.Module) -> Callable[..., dict[str, torch.Tensor]]:
     """A call of ``model`` (a ``REANN`` in evaluation mode, arguments as its ``forward``) that runs its
-    TorchScript up to ``lean.LEAN_SLOTS`` neighbour slots and the eager model, with its memory-lean
-    backward pass, from there on. Results are those of the eager model (tested).
+    TorchScript below ``chunked.CHUNKED_SLOTS`` neighbour slots and the eager model, with its chunked
+    force pass, from there on. Results are those of the eager model (tested).
 
     TorchScript runs the same operations without Python's per-module and per-operation dispatch, which is
     most of the cost of a small system on the CPU: one thread, float64, T = 3, anchor sizes, energy,
-    forces and stress, alternating calls (``bench/bench_engine.py``): CH4 0.72x the eager time, one
-    64-water box 0.87x, 1,536 atoms 1.0x. Scripting takes about 0.3 s.
+    forces and stress, alternating calls: CH4 0.72x the eager time, one 64-water box 0.87x, 1,536 atoms
+    1.0x. Scripting takes about 0.3 s.
     """
     with warnings.catch_warnings():  # torch.jit's deprecation notice (metatomic builds on it too), and
         warnings.simplefilter("ignore")  # REANN.metadata: a plain-Python attribute that the script ignores
@@ -74,7 +74,7 @@ def scripted_inference(model: nn.Module) -> Callable[..., dict[str, torch.Tensor
         graph: Any, forces: bool = True, stress: bool = False, slots: Any = None, groups: Any = None
     ) -> dict[str, torch.Tensor]:
         n_slots = graph.edge_index.shape[1] if slots is None else slots.neighbour.numel()
-        chosen = model if keeps_only_inputs(n_slots) else script
+        chosen = model if goes_in_chunks(n_slots) else script
         return chosen(graph, forces, stress, slots, groups)  # type: ignore[no-any-return]
 
     return call
