@@ -1,13 +1,17 @@
 """The chunked force pass of large systems (``model/chunked.py``): energies, forces and stress equal the
-plain autograd pass to rounding, whatever the chunk boundaries; the model takes it in evaluation mode from
-``CHUNKED_SLOTS`` neighbour slots on and never in training; it leaves no autograd graph behind."""
+plain autograd pass to rounding, whatever the chunk boundaries, and finite differences (float64); the
+model takes it in evaluation mode from ``CHUNKED_SLOTS`` neighbour slots on and never in training; it
+leaves no autograd graph behind."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
+from ase.calculators.fd import calculate_numerical_forces, calculate_numerical_stress
 from conftest import random_cluster, random_crystal, tiny_model
 
+from reann_driver import REANNCalculator
 from reann_driver.model import chunked, graph_from_atoms
 
 
@@ -71,3 +75,14 @@ def test_the_model_goes_in_chunks_only_for_many_slots_in_evaluation(monkeypatch)
     model.train()
     output = model(graph, forces=True)  # training: a force loss needs autograd's graph
     assert calls == [1] and output["forces"].requires_grad
+
+
+def test_chunked_forces_and_stress_match_finite_differences(monkeypatch) -> None:
+    monkeypatch.setattr(chunked, "CHUNKED_SLOTS", 0)
+    monkeypatch.setattr(chunked, "CHUNK_SLOTS", 40)
+    atoms = random_crystal(5, "HO", seed=7)
+    atoms.calc = REANNCalculator(tiny_model(iterations=2, seed=7, pair_repulsion="zbl"))
+    forces, stress = atoms.get_forces(), atoms.get_stress(voigt=False)
+    assert np.abs(forces).max() > 1e-4 and np.abs(stress).max() > 1e-4
+    assert np.abs(forces - calculate_numerical_forces(atoms, eps=1e-5)).max() < 1e-6
+    assert np.abs(stress - calculate_numerical_stress(atoms, eps=1e-6, voigt=False)).max() < 1e-6
