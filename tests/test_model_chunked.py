@@ -86,3 +86,11 @@ def test_chunked_forces_and_stress_match_finite_differences(monkeypatch) -> None
     assert np.abs(forces).max() > 1e-4 and np.abs(stress).max() > 1e-4
     assert np.abs(forces - calculate_numerical_forces(atoms, eps=1e-5)).max() < 1e-6
     assert np.abs(stress - calculate_numerical_stress(atoms, eps=1e-6, voigt=False)).max() < 1e-6
+
+
+def test_no_chunks_while_compiling(monkeypatch) -> None:
+    monkeypatch.setattr(chunked, "CHUNKED_SLOTS", 0)
+    positions = torch.zeros(3, 3)
+    assert chunked.goes_in_chunks(1, positions)
+    monkeypatch.setattr(torch.compiler, "is_compiling", lambda: True)  # torch.compile traces the model
+    assert not chunked.goes_in_chunks(1, positions)

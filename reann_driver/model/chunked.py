@@ -42,9 +42,13 @@ CHUNK_SLOTS = 1 << 16  # neighbour slots per chunk (about 1,100 atoms of water a
 
 
 @torch.jit.unused  # scripted models never ask (they always take autograd's pass)
-def goes_in_chunks(n_slots: int) -> bool:
-    """True when a force pass over ``n_slots`` neighbour slots should go chunk by chunk."""
-    return n_slots >= CHUNKED_SLOTS
+def goes_in_chunks(n_slots: int, positions: torch.Tensor) -> bool:
+    """True when a force pass over ``n_slots`` neighbour slots should go chunk by chunk: from
+    ``CHUNKED_SLOTS`` on, except while ``torch.compile`` traces the model or a CUDA graph records it (the
+    chunked pass reads the species groups back to the host)."""
+    if n_slots < CHUNKED_SLOTS or torch.compiler.is_compiling():
+        return False
+    return not (positions.is_cuda and torch.cuda.is_current_stream_capturing())
 
 
 class Forward(NamedTuple):

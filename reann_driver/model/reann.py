@@ -283,7 +283,7 @@ class REANN(nn.Module):
         """
         if not torch.jit.is_scripting() and forces and not self.training:
             n_slots = graph.edge_index.shape[1] if slots is None else slots.neighbour.numel()
-            if goes_in_chunks(n_slots):  # large systems: a memory-lean pass (``chunked.py``)
+            if goes_in_chunks(n_slots, graph.positions):  # large systems: a memory-lean pass (``chunked.py``)
                 return self._chunked_forward(graph, stress, slots)
         positions, cell = graph.positions, graph.cell
         inputs: list[torch.Tensor] = []
