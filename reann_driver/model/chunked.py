@@ -31,10 +31,10 @@ from typing import TYPE_CHECKING, NamedTuple
 import torch
 
 from .density import NeighbourSlots, neighbour_slots, orbital_sums
+from .neighbors import Graph
 from .structures import cell_volumes, species_groups, structure_energies
 
 if TYPE_CHECKING:
-    from .neighbors import Graph
     from .reann import REANN  # which calls this module's pass
 
 CHUNKED_SLOTS = 1 << 20  # from this many neighbour slots on (about 20,000 atoms of liquid water at r_c = 5 Å)
@@ -42,13 +42,15 @@ CHUNK_SLOTS = 1 << 16  # neighbour slots per chunk (about 1,100 atoms of water a
 
 
 @torch.jit.unused  # scripted models never ask (they always take autograd's pass)
-def goes_in_chunks(n_slots: int, positions: torch.Tensor) -> bool:
-    """True when a force pass over ``n_slots`` neighbour slots should go chunk by chunk: from
-    ``CHUNKED_SLOTS`` on, except while ``torch.compile`` traces the model or a CUDA graph records it (the
-    chunked pass reads the species groups back to the host)."""
+def goes_in_chunks(graph: Graph, slots: NeighbourSlots | None) -> bool:
+    """True when a force pass over ``graph`` (with its neighbour ``slots``, when kept) should go chunk by
+    chunk: from ``CHUNKED_SLOTS`` neighbour slots on (counted as edges without slots), except while
+    ``torch.compile`` traces the model or a CUDA graph records it (the chunked pass reads the species
+    groups back to the host)."""
+    n_slots = graph.edge_index.shape[1] if slots is None else slots.neighbour.numel()
     if n_slots < CHUNKED_SLOTS or torch.compiler.is_compiling():
         return False
-    return not (positions.is_cuda and torch.cuda.is_current_stream_capturing())
+    return not (graph.positions.is_cuda and torch.cuda.is_current_stream_capturing())
 
 
 class Forward(NamedTuple):
@@ -61,6 +63,7 @@ class Forward(NamedTuple):
     densities: list[torch.Tensor]  # rho^t [n_atoms, n_orbitals]
     atomic: torch.Tensor  # atomic energies [n_atoms], eV
     groups: list[torch.Tensor]  # the atoms of each species
+    neighbour_species: torch.Tensor  # species of the neighbour in each slot [n_atoms, capacity]
 
 
 def chunked_forward(
@@ -76,7 +79,7 @@ def chunked_forward(
     ranges = [(low, min(low + step, n_atoms)) for low in range(0, n_atoms, step)]
     kept = forward_pass(model, graph, slots, ranges)
     d_radial, d_angular = orbital_adjoints(model, slots, ranges, kept)
-    forces, virial = geometry_adjoints(model, graph, slots, ranges, d_radial, d_angular, stress)
+    forces, virial = geometry_adjoints(model, graph, slots, ranges, kept, d_radial, d_angular, stress)
     results = {
         "energy": structure_energies(kept.atomic, graph.batch, graph.cell.shape[0]),
         "atomic_energies": kept.atomic,
@@ -130,7 +133,9 @@ def forward_pass(model: REANN, graph: Graph, slots: NeighbourSlots, ranges: list
             coefficients.append(coefficients[t] + model.coefficient_updates[t](densities[t], groups))
     atomic = model.energy_networks(densities[-1], groups).squeeze(1) + model.atomic_energies[species]
     atomic = atomic + torch.cat(pair)
-    return Forward(kept_radial, kept_angular, coefficients, sums, densities, atomic, groups)
+    return Forward(
+        kept_radial, kept_angular, coefficients, sums, densities, atomic, groups, neighbour_species
+    )
 
 
 def orbital_adjoints(
@@ -173,6 +178,7 @@ def geometry_adjoints(
     graph: Graph,
     slots: NeighbourSlots,
     ranges: list[tuple[int, int]],
+    kept: Forward,
     d_radial: torch.Tensor,
     d_angular: torch.Tensor,
     stress: bool,
@@ -180,8 +186,7 @@ def geometry_adjoints(
     """Step 3: dE/dr_ij per slot through the orbitals and the pair repulsion, then the forces [n_atoms, 3]
     (eV/Å) and the unsymmetrised virial -sum r_ij (x) dE/dr_ij [n_structures, 3, 3] (eV; zeros unless
     ``stress``)."""
-    species = graph.species
-    neighbour_species = species[slots.neighbour]
+    species, neighbour_species = graph.species, kept.neighbour_species
     forces = torch.zeros_like(graph.positions)
     virial = torch.zeros_like(graph.cell)
     for lo, hi in ranges:

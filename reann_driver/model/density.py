@@ -191,18 +191,20 @@ class EmbeddedDensity(nn.Module):
         for block in torch.split(sums, self.sizes, dim=1):  # split: no zero-filled gradient per block
             grams.append(torch.bmm(block.transpose(1, 2), block))  # G^L [n_atoms, k, k]
         gram = torch.stack(grams, dim=1)  # [n_atoms, L, k, k]
+        return gram.reshape(gram.shape[0], -1) @ self.mixing_pairs(iteration)
+
+    def mixing_pairs(self, iteration: int = 0) -> torch.Tensor:
+        """W_L[k, m] W_L[q, m] of the mixing matrices of call t, as a [L k q, m] matrix."""
         mixing = self.mixing[iteration % self.mixing.shape[0]]  # [L, k, m]
-        pairs = mixing[:, :, None, :] * mixing[:, None, :, :]  # W_L[k, m] W_L[q, m], [L, k, k, m]
-        return gram.reshape(gram.shape[0], -1) @ pairs.reshape(-1, pairs.shape[-1])
+        pairs = mixing[:, :, None, :] * mixing[:, None, :, :]
+        return pairs.reshape(-1, pairs.shape[-1])
 
     @torch.jit.unused
     def sums_gradient(self, sums: torch.Tensor, d_density: torch.Tensor, iteration: int = 0) -> torch.Tensor:
         """dL/dS [n_atoms, n_angular, k] from dL/drho [n_atoms, n_orbitals] and the orbital sums S (no
         autograd): dL/dG^L[k, q] = sum_m dL/drho[m] W_L[k, m] W_L[q, m] and dL/dS_L = S_L (dG^L + dG^L^T)."""
-        mixing = self.mixing[iteration % self.mixing.shape[0]]
-        n_l, k = mixing.shape[0], mixing.shape[1]
-        pairs = (mixing[:, :, None, :] * mixing[:, None, :, :]).reshape(-1, mixing.shape[-1])
-        d_gram = (d_density @ pairs.t()).view(-1, n_l, k, k)
+        n_l, k = self.mixing.shape[1], self.mixing.shape[2]
+        d_gram = (d_density @ self.mixing_pairs(iteration).t()).view(-1, n_l, k, k)
         symmetric = d_gram + d_gram.transpose(2, 3)
         blocks = torch.split(sums, self.sizes, dim=1)
         return torch.cat([torch.bmm(block, symmetric[:, ell]) for ell, block in enumerate(blocks)], dim=1)

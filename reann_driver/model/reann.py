@@ -282,9 +282,9 @@ class REANN(nn.Module):
         calls skip their construction and its host synchronisations.
         """
         if not torch.jit.is_scripting() and forces and not self.training:
-            n_slots = graph.edge_index.shape[1] if slots is None else slots.neighbour.numel()
-            if goes_in_chunks(n_slots, graph.positions):  # large systems: a memory-lean pass (``chunked.py``)
-                return self._chunked_forward(graph, stress, slots)
+            chunks = self._chunked_forward(graph, stress, slots)  # large systems: a memory-lean pass
+            if chunks is not None:
+                return chunks
         positions, cell = graph.positions, graph.cell
         inputs: list[torch.Tensor] = []
         if forces or stress:
@@ -312,9 +312,10 @@ class REANN(nn.Module):
     @torch.jit.unused
     def _chunked_forward(
         self, graph: Graph, stress: bool, slots: NeighbourSlots | None
-    ) -> dict[str, torch.Tensor]:
-        """``chunked.chunked_forward`` (scripted models always take autograd's pass)."""
-        return chunked_forward(self, graph, stress, slots)
+    ) -> dict[str, torch.Tensor] | None:
+        """``chunked.chunked_forward`` where ``chunked.goes_in_chunks``, else None (scripted models always
+        take autograd's pass)."""
+        return chunked_forward(self, graph, stress, slots) if goes_in_chunks(graph, slots) else None
 
 
 def _zero_if_none(gradient: torch.Tensor | None, like: torch.Tensor) -> torch.Tensor:

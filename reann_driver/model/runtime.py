@@ -73,8 +73,7 @@ def scripted_inference(model: nn.Module) -> Callable[..., dict[str, torch.Tensor
     def call(
         graph: Any, forces: bool = True, stress: bool = False, slots: Any = None, groups: Any = None
     ) -> dict[str, torch.Tensor]:
-        n_slots = graph.edge_index.shape[1] if slots is None else slots.neighbour.numel()
-        chosen = model if goes_in_chunks(n_slots, graph.positions) else script
+        chosen = model if goes_in_chunks(graph, slots) else script
         return chosen(graph, forces, stress, slots, groups)  # type: ignore[no-any-return]
 
     return call
