@@ -13,6 +13,7 @@ Prints medians of alternating calls and the ratio ours / reference for
 * a batch of 32 boxes (per box) through the same three entry points (the calculator: 32 calls);
 * our driver's evaluator with its kept neighbour slots (default skin) next to a fresh neighbour list;
 * the cost per atom of a direct call from 192 to 24,576 atoms (replicated boxes);
+* our direct call with its hand-written force pass next to autograd's (192 to 12,288 atoms);
 * the peak memory per atom of one direct call (each measured in a fresh subprocess: VmHWM);
 * with ``--compile``, our driver's evaluator with ``compile=True`` (torch.compile) next to the reference's
   driver, and the time of its first (compiling) call.
@@ -133,6 +134,15 @@ def direct_call(package: SimpleNamespace, model_file: Path, box: Atoms) -> Calla
     return lambda: model(graph, forces=True)
 
 
+def force_pass(package: SimpleNamespace, model_file: Path, box: Atoms, adjoint: bool) -> Callable[[], object]:
+    """``direct_call`` of this branch with its hand-written force pass (``REANN.adjoint_pass``) or,
+    ``adjoint=False``, autograd's (the training path)."""
+    model = package.load_model(model_file)
+    model.adjoint_forces = adjoint
+    graph = package.graph_from_atoms([box], model.species, model.cutoff)
+    return lambda: model(graph, forces=True)
+
+
 def peak_memory(root: Path, model_file: Path, water: str, size: tuple[int, int, int]) -> float:
     """Peak resident memory (bytes) one direct E+F call adds, in a fresh process (VmHWM of
     /proc/self/status: unlike ru_maxrss, it is not inherited from the parent across exec)."""
@@ -244,6 +254,19 @@ def main() -> None:
         a, b = 1e6 * a / len(box), 1e6 * b / len(box)
         print(f"{len(box):>7} atoms{'':22} {a:10.1f} {b:13.1f} {a / b:7.2f}")
         figures[f"per atom, {len(box)} atoms"] = {"ours_us": a, "reference_us": b}
+
+    header = f"{'adjoint µs':>10} {'autograd µs':>13} {'ratio':>7}"
+    print(f"\n{'force pass, hand-written/autograd':34} {header}")
+    for size in SIZES[: min(args.largest, 3)]:
+        box = water.repeat(size)
+        a, b = alternate(
+            force_pass(ours, model_file, box, True),
+            force_pass(ours, model_file, box, False),
+            repeats_for(box),
+        )
+        a, b = 1e6 * a / len(box), 1e6 * b / len(box)
+        print(f"{len(box):>7} atoms{'':22} {a:10.1f} {b:13.1f} {a / b:7.2f}")
+        figures[f"force pass, {len(box)} atoms"] = {"adjoint_us": a, "autograd_us": b}
 
     print(f"\n{'peak memory of one direct E+F':34} {'ours KB/at':>10} {'ref. KB/atom':>13} {'ratio':>7}")
     for size in SIZES[1 : args.largest]:

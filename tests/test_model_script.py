@@ -52,19 +52,14 @@ def test_repr_names_the_hyper_parameters() -> None:
         assert fragment in text
 
 
-def test_scripted_inference_equals_eager_and_leaves_large_systems_to_eager(monkeypatch) -> None:
+def test_scripted_inference_equals_eager_for_every_size() -> None:
     model = tiny_model(iterations=2).eval()
     call = scripted_inference(model)
-    graph = graph_from_atoms([random_crystal(6, "HO", seed=3)], model.species, model.cutoff)
-    eager = model(graph, forces=True, stress=True)
-    for _ in range(3):  # TorchScript's profiling runs, then its optimised graph
-        scripted = call(graph, forces=True, stress=True)
-        for key in ("energy", "forces", "stress", "atomic_energies"):
-            torch.testing.assert_close(scripted[key], eager[key], rtol=1e-12, atol=1e-12)
-    used = []
-    monkeypatch.setattr(type(model), "forward", lambda self, *args: used.append(args) or {})
-    call(graph)
-    assert used == []  # below CHUNKED_SLOTS: the script, not the eager forward
-    monkeypatch.setattr("reann_driver.model.chunked.CHUNKED_SLOTS", graph.edge_index.shape[1])
-    call(graph)
-    assert len(used) == 1  # from CHUNKED_SLOTS slots on: the eager model and its chunked pass
+    for n_cells in (1, 2):  # the script serves every size: no eager fallback for large systems any more
+        atoms = random_crystal(6, "HO", seed=3).repeat((n_cells, 1, 1))
+        graph = graph_from_atoms([atoms], model.species, model.cutoff)
+        eager = model(graph, forces=True, stress=True)
+        for _ in range(3):  # TorchScript's profiling runs, then its optimised graph
+            scripted = call(graph, forces=True, stress=True)
+            for key in ("energy", "forces", "stress", "atomic_energies"):
+                torch.testing.assert_close(scripted[key], eager[key], rtol=1e-12, atol=1e-12)

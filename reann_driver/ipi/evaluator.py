@@ -138,7 +138,7 @@ class BatchEvaluator:
                 "compile needs a single model (not a committee) and kept neighbour slots (a skin)"
             )
         self._call: Callable[..., dict[str, torch.Tensor]] = self.model
-        if compile:
+        if compile and isinstance(self.model, REANN):
             self._call = compiled(self.model, self.device)
         elif isinstance(self.model, REANN) and self.device.type == "cpu":
             self._call = scripted_inference(self.model)  # no Python dispatch per operation

@@ -64,6 +64,26 @@ class CartesianAngular(nn.Module):
             blocks.append(parents * vectors.index_select(1, self.axis[lo:hi]) * ratio)
         return torch.cat(blocks, dim=1)
 
+    def vjp(self, vectors: torch.Tensor, values: torch.Tensor, d_values: torch.Tensor) -> torch.Tensor:
+        """dL/dr [n_edges, 3] from dL/dY_a [n_edges, n_monomials] and Y_a = ``forward(vectors)`` (``values``):
+        the recurrence of ``forward`` backwards, Y_a = Y_parent(a) r_axis(a) ratio(a) from L_max down to 1."""
+        if self.l_max == 0:
+            return torch.zeros_like(vectors)
+        b = self.bounds
+        d_vectors = d_values[:, b[1] : b[2]].clone()  # L = 1: Y = r
+        d_block = d_values[:, b[self.l_max] : b[self.l_max + 1]]
+        for ell in range(self.l_max, 1, -1):
+            lo, hi = b[ell], b[ell + 1]
+            parent, axis = self.parent[lo:hi], self.axis[lo:hi]
+            scaled = d_block * self.ratio[lo:hi].to(vectors.dtype)
+            d_vectors.index_add_(1, axis, scaled * values[:, b[ell - 1] : b[ell]].index_select(1, parent))
+            d_parents = scaled * vectors.index_select(1, axis)
+            if ell == 2:
+                d_vectors.index_add_(1, parent, d_parents)
+            else:
+                d_block = d_values[:, b[ell - 1] : b[ell]].index_add(1, parent, d_parents)
+        return d_vectors
+
 
 class SphericalAngular(nn.Module):
     """Real spherical harmonics Y_lm(r/|r|) from e3nn, 'component' normalisation, L = 0..l_max."""
@@ -85,6 +105,14 @@ class SphericalAngular(nn.Module):
     def forward(self, vectors: torch.Tensor) -> torch.Tensor:
         """Args: vectors [n_edges, 3] in Å. Returns [n_edges, (l_max + 1)^2] (dimensionless)."""
         return self.harmonics(vectors)
+
+    def vjp(self, vectors: torch.Tensor, values: torch.Tensor, d_values: torch.Tensor) -> torch.Tensor:
+        """dL/dr [n_edges, 3] from dL/dY [n_edges, (l_max + 1)^2] (through autograd; ``values`` unused)."""
+        leaf = vectors.detach().requires_grad_(True)
+        cotangent: list[torch.Tensor | None] = [d_values]
+        (gradient,) = torch.autograd.grad([self.harmonics(leaf)], [leaf], cotangent)
+        assert gradient is not None
+        return gradient
 
 
 def make_angular(kind: str, l_max: int) -> CartesianAngular | SphericalAngular:

@@ -30,3 +30,13 @@ def cosine_cutoff_derivative(distances: torch.Tensor, cutoff: float) -> torch.Te
     phase = distances * (math.pi / cutoff)
     value = -(math.pi / cutoff) * (0.5 * torch.cos(phase) + 0.5) * torch.sin(phase)
     return torch.where(distances < cutoff, value, torch.zeros_like(value))
+
+
+def cosine_cutoff_and_derivative(distances: torch.Tensor, cutoff: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """``cosine_cutoff`` and ``cosine_cutoff_derivative`` together (one cosine)."""
+    phase = distances * (math.pi / cutoff)
+    half = 0.5 * torch.cos(phase) + 0.5
+    inside = distances < cutoff
+    value = torch.where(inside, half * half, torch.zeros_like(half))
+    slope = torch.where(inside, -(math.pi / cutoff) * half * torch.sin(phase), torch.zeros_like(half))
+    return value, slope

@@ -1,8 +1,8 @@
 """Which backward pass the orbitals take: autograd's, which keeps every intermediate (fastest), or the
 memory-lean one of ``density.OrbitalSums`` and ``radial.CutGaussians``, which keeps only their inputs and
-forms the intermediates again. A force pass in evaluation mode goes chunk by chunk from
-``chunked.CHUNKED_SLOTS`` slots on, long before this; the lean backward serves training (a force loss on
-very large structures).
+forms the intermediates again. A force pass in evaluation mode takes neither (``REANN.adjoint_pass``,
+which keeps no autograd graph over the orbitals); these serve training (a force loss on very large
+structures) and models that run autograd's force pass (``runtime.compiled``).
 
 Measured on one CPU core (64-water boxes replicated, T = 3, float64; ``bench/bench_engine.py`` with
 ``LEAN_SLOTS`` lowered): at 12,288 and 24,576 atoms the lean pass needs 70 and 67 KB of peak memory per

@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .cutoff import cosine_cutoff, cosine_cutoff_derivative
+from .cutoff import cosine_cutoff, cosine_cutoff_and_derivative, cosine_cutoff_derivative
 from .lean import keeps_only_inputs
 
 RADIAL_INITS = ("graded", "wide", "reference", "narrow")
@@ -66,6 +66,20 @@ class GaussianRadial(nn.Module):
         if torch.jit.is_scripting() or not keeps_only_inputs(distances.shape[0]):
             return cut_gaussians(distances, neighbour_species, self.centres, self.alpha, cutoff)
         return _cut_gaussians(distances, neighbour_species, self.centres, self.alpha, cutoff)
+
+    def values_and_slopes(
+        self, distances: torch.Tensor, neighbour_species: torch.Tensor, cutoff: float
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """f_c(r) g_k(r) and its derivative d(f_c g_k)/dr = f_c' g_k - 2 alpha (r - r_s) f_c g_k in Å^-1,
+        both [n_edges, n_radial], without autograd (for ``REANN.adjoint_pass``)."""
+        shifted = distances[:, None] - self.centres.detach().index_select(0, neighbour_species)
+        alpha = self.alpha.detach().index_select(0, neighbour_species)
+        values = shifted.square().mul_(alpha).neg_().exp_()  # g_k; in place: fewer [n_edges, k] tensors
+        cut, cut_slope = cosine_cutoff_and_derivative(distances, cutoff)
+        slopes = values * cut_slope[:, None]
+        values.mul_(cut[:, None])
+        slopes.sub_(alpha.mul_(shifted).mul_(values).mul_(2.0))
+        return values, slopes
 
 
 def gaussians(distances: torch.Tensor, centres: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:

@@ -9,8 +9,14 @@ import torch
 from torch import nn
 
 from .angular import make_angular
-from .chunked import chunked_forward, goes_in_chunks
-from .density import EmbeddedDensity, NeighbourSlots, edge_slots, neighbour_slots, scatter_to_slots
+from .density import (
+    EmbeddedDensity,
+    NeighbourSlots,
+    edge_slots,
+    neighbour_slots,
+    scatter_to_slots,
+    sum_over_reverse,
+)
 from .files import save_model
 from .neighbors import Graph
 from .networks import ElementNetworks
@@ -136,6 +142,8 @@ class REANN(nn.Module):
         if atomic_energies is not None:
             self.set_atomic_energies(atomic_energies)
         self.metadata: dict[str, Any] = {}
+        # evaluation-mode force passes: ``adjoint_pass`` (False: autograd's, as in training)
+        self.adjoint_forces = True
         self.to(dtype_from_name(dtype))
 
     def save(self, path: str, metadata: dict[str, Any] | None = None) -> None:
@@ -240,6 +248,7 @@ class REANN(nn.Module):
             scatter_to_slots(centre, slot, edge_index[1], n_atoms, capacity),
             scatter_to_slots(centre, slot, vectors.detach(), n_atoms, capacity),  # unused: no cell here
             scatter_to_slots(centre, slot, torch.ones_like(centre, dtype=torch.bool), n_atoms, capacity),
+            torch.empty(0, dtype=torch.long, device=centre.device),  # unused: autograd's pass
         )
         dense = scatter_to_slots(centre, slot, vectors, n_atoms, capacity)
         return self.atomic_energy_from_slots(dense, slots, species)
@@ -281,10 +290,10 @@ class REANN(nn.Module):
         ``slots`` and ``groups`` (see ``atomic_energy``) let a caller that keeps them between
         calls skip their construction and its host synchronisations.
         """
-        if not torch.jit.is_scripting() and forces and not self.training:
-            chunks = self._chunked_forward(graph, stress, slots)  # large systems: a memory-lean pass
-            if chunks is not None:
-                return chunks
+        if forces and not self.training and self.adjoint_forces:
+            if torch.jit.is_scripting():
+                return self.adjoint_pass(graph, stress, slots, groups)
+            return self._eager_adjoint_pass(graph, stress, slots, groups)
         positions, cell = graph.positions, graph.cell
         inputs: list[torch.Tensor] = []
         if forces or stress:
@@ -310,12 +319,155 @@ class REANN(nn.Module):
         return results
 
     @torch.jit.unused
-    def _chunked_forward(
-        self, graph: Graph, stress: bool, slots: NeighbourSlots | None
-    ) -> dict[str, torch.Tensor] | None:
-        """``chunked.chunked_forward`` where ``chunked.goes_in_chunks``, else None (scripted models always
-        take autograd's pass)."""
-        return chunked_forward(self, graph, stress, slots) if goes_in_chunks(graph, slots) else None
+    def _eager_adjoint_pass(
+        self, graph: Graph, stress: bool, slots: NeighbourSlots | None, groups: list[torch.Tensor] | None
+    ) -> dict[str, torch.Tensor]:
+        """``adjoint_pass`` with autograd on (its networks need it) whatever the caller's grad mode."""
+        with torch.enable_grad():
+            return self.adjoint_pass(graph, stress, slots, groups)
+
+    def adjoint_pass(
+        self,
+        graph: Graph,
+        stress: bool = False,
+        slots: NeighbourSlots | None = None,
+        groups: list[torch.Tensor] | None = None,
+    ) -> dict[str, torch.Tensor]:
+        """Energies, forces and (when asked) virials and stress of a model in evaluation mode, the
+        outputs of ``forward``, by a reverse pass written out by hand: autograd runs only through the
+        networks (as vector-Jacobian products from their inputs rho^t).
+
+        1. forward: r_ij per slot, f_c g_k and its radial derivative, Y_a, then for t = 0..T the orbital
+           sums S^t, rho^t (Eqs. (2)-(4) of PRL 127, 156002) and c^(t+1) = c^t + NN_t(rho^t) (Eq. (5));
+        2. backward over t = T..0: dE/drho^t from the networks, dE/dS^t (``EmbeddedDensity.sums_gradient``),
+           dE/d(f_c g_k) and dE/dY_a per slot, accumulated over t, and the adjoint of the coefficients
+           dE/dc^t = dE/dc^(t+1) + sum_(slots seeing the atom) dE/d(c_j g_k) g_k;
+        3. geometry: dE/dr_ij from the radial derivative and ``angular.vjp``, the forces
+           F_i = sum_s dE/dr_is - sum_(slots seeing i) dE/dr (a gather through ``NeighbourSlots.reverse``)
+           and the virial -sum r_ij (x) dE/dr_ij (symmetrised).
+
+        Equal to autograd's pass to rounding (tests); it keeps per slot only the orbitals, the radial
+        derivative and the two adjoints. No host synchronisation when ``slots`` and ``groups`` are given.
+        """
+        positions, cell = graph.positions.detach(), graph.cell.detach()
+        n_atoms = positions.shape[0]
+        if slots is None:
+            slots = neighbour_slots(graph.edge_index, graph.shifts, n_atoms)
+        if groups is None:
+            groups = species_groups(graph.species, len(self.species))
+        species, capacity = graph.species, slots.neighbour.shape[1]
+        neighbour = slots.neighbour.reshape(-1)
+        vectors = torch.bmm(slots.shifts, cell[graph.batch])  # S . H
+        vectors += positions.index_select(0, neighbour).view(vectors.shape) - positions[:, None, :]  # r_ij
+        # empty slots: a vector beyond the cutoff, where every orbital and slope is exactly zero
+        vectors = torch.where(slots.mask[:, :, None], vectors, torch.full_like(vectors, self.cutoff)).view(
+            -1, 3
+        )
+        ones = torch.ones(3, dtype=vectors.dtype, device=vectors.device)
+        distances = torch.sqrt(vectors.square() @ ones)  # a product: faster than a norm over 3 values
+        radial, slopes = self.radial.values_and_slopes(
+            distances, species.index_select(0, neighbour), self.cutoff
+        )
+        angular = self.angular(vectors)
+        n_radial, n_angular = radial.shape[1], angular.shape[1]
+        radial = radial.view(n_atoms, capacity, n_radial)
+        angular = angular.view(n_atoms, capacity, n_angular)
+        # 1. forward
+        coefficients = [self.initial_coefficients.detach().index_select(0, species)]
+        sums: list[torch.Tensor] = []
+        densities: list[torch.Tensor] = []
+        for update in self.coefficient_updates:  # c^(t+1) = c^t + NN_t(rho^t), no autograd graph kept
+            density = self._density(radial, angular, coefficients[-1], neighbour, sums, densities)
+            coefficients.append(coefficients[-1] + update(density, groups).detach())
+        density = self._density(radial, angular, coefficients[-1], neighbour, sums, densities)
+        energies = self.energy_networks(density.requires_grad_(True), groups)
+        atomic = energies.detach().squeeze(1) + self.atomic_energies.detach().index_select(0, species)
+        # 2. backward over the iterations
+        d_radial = torch.zeros_like(radial)
+        d_angular = torch.zeros_like(angular)
+        adjoint = torch.zeros_like(coefficients[0])  # dE/dc^(t+1)
+        for t in range(self.iterations, -1, -1):
+            output, cotangent = energies, torch.ones_like(energies)
+            if t < self.iterations:  # NN_t again, now with autograd (keeping all T graphs costs memory)
+                densities[t].requires_grad_(True)
+                for index, network in enumerate(self.coefficient_updates):
+                    if index == t:
+                        output, cotangent = network(densities[t], groups), adjoint
+            cotangents: list[torch.Tensor | None] = [cotangent]
+            (d_density,) = torch.autograd.grad([output], [densities[t]], cotangents)
+            assert d_density is not None
+            adjoint = self._orbital_adjoints(
+                t, d_density, sums[t], coefficients[t], radial, angular, slots, d_radial, d_angular, adjoint
+            )
+        # 3. geometry
+        d_distances = d_radial.view(-1, n_radial).mul_(slopes) @ torch.ones_like(slopes[0])
+        del radial, slopes, d_radial  # the peak memory comes next, in angular.vjp
+        if self.use_repulsion:
+            leaf = distances.detach().requires_grad_(True)
+            shape = slots.neighbour.shape
+            pair = self.pair_energy(leaf.view(shape), species, species.index_select(0, neighbour).view(shape))
+            (d_pair,) = torch.autograd.grad([pair.sum()], [leaf])
+            assert d_pair is not None
+            atomic = atomic + pair.detach()
+            d_distances = d_distances + d_pair
+        d_vectors = (d_distances / distances)[:, None] * vectors
+        d_vectors = d_vectors + self.angular.vjp(
+            vectors, angular.view(-1, n_angular), d_angular.view(-1, n_angular)
+        )
+        d_vectors = d_vectors.view(n_atoms, capacity, 3)  # dE/dr_ij, zero in empty slots
+        results = {
+            "energy": structure_energies(atomic, graph.batch, graph.cell.shape[0]),
+            "atomic_energies": atomic,
+            "forces": d_vectors.sum(1) - sum_over_reverse(d_vectors, slots),
+        }
+        if stress:
+            # sum_s r_is (x) dE/dr_is (the vectors of empty slots differ from r_ij, but dE/dr is zero there)
+            per_atom = torch.bmm(vectors.view(d_vectors.shape).transpose(1, 2), d_vectors)
+            virial = torch.zeros_like(cell).index_add_(0, graph.batch, -per_atom)
+            virial = 0.5 * (virial + virial.transpose(1, 2))
+            results["virial"] = virial
+            results["stress"] = -virial / cell_volumes(graph)[:, None, None]
+        return results
+
+    def _orbital_adjoints(
+        self,
+        t: int,
+        d_density: torch.Tensor,
+        sums: torch.Tensor,
+        coefficients: torch.Tensor,
+        radial: torch.Tensor,
+        angular: torch.Tensor,
+        slots: NeighbourSlots,
+        d_radial: torch.Tensor,
+        d_angular: torch.Tensor,
+        adjoint: torch.Tensor,
+    ) -> torch.Tensor:
+        """One backward step of ``adjoint_pass``: from dE/drho^t, adds dE/d(f_c g_k) and dE/dY_a of every
+        slot into ``d_radial`` and ``d_angular`` (in place) and returns dE/dc^t (``adjoint``: dE/dc^(t+1)).
+        Its [n_atoms, capacity, k] temporaries are freed on return, before the next step's."""
+        d_sums = self.density.sums_gradient(sums, d_density, t)  # [n_atoms, n_angular, k]
+        weighted = coefficients.index_select(0, slots.neighbour.view(-1)).view(radial.shape)  # c_j per slot
+        d_weighted = torch.bmm(angular, d_sums)  # dE/d(c_j g_k) per slot
+        d_radial.addcmul_(d_weighted, weighted)
+        d_angular.baddbmm_(weighted.mul_(radial), d_sums.transpose(1, 2))  # weighted: now c_j g_k
+        if t == 0:  # c^0 does not depend on the positions
+            return adjoint
+        return adjoint + sum_over_reverse(d_weighted.mul_(radial), slots)
+
+    def _density(
+        self,
+        radial: torch.Tensor,
+        angular: torch.Tensor,
+        coefficients: torch.Tensor,
+        neighbour: torch.Tensor,
+        sums: list[torch.Tensor],
+        densities: list[torch.Tensor],
+    ) -> torch.Tensor:
+        """rho^t for ``adjoint_pass`` (t = len(sums)), detached; appends S^t and rho^t."""
+        neighbour_coefficients = coefficients.index_select(0, neighbour).view(radial.shape)
+        sums.append(torch.bmm(angular.transpose(1, 2), radial * neighbour_coefficients))  # Eq. (3)
+        densities.append(self.density.from_sums(sums[-1], len(sums) - 1).detach())
+        return densities[-1]
 
 
 def _zero_if_none(gradient: torch.Tensor | None, like: torch.Tensor) -> torch.Tensor:

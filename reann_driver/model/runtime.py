@@ -7,14 +7,16 @@ import os
 import shutil
 import warnings
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 import torch
 from torch import nn
 
 from ..errors import UserError
-from .chunked import goes_in_chunks
+
+if TYPE_CHECKING:  # reann.py imports this module
+    from .reann import REANN
 
 M = TypeVar("M", bound=nn.Module)
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
@@ -57,40 +59,31 @@ def inference_copy(model: M, device: torch.device, dtype: torch.dtype) -> M:
 
 
 def scripted_inference(model: nn.Module) -> Callable[..., dict[str, torch.Tensor]]:
-    """A call of ``model`` (a ``REANN`` in evaluation mode, arguments as its ``forward``) that runs its
-    TorchScript below ``chunked.CHUNKED_SLOTS`` neighbour slots and the eager model, with its chunked
-    force pass, from there on. Results are those of the eager model (tested).
+    """The TorchScript of ``model`` (a ``REANN`` in evaluation mode; arguments as its ``forward``), whose
+    results are those of the eager model (tested).
 
     TorchScript runs the same operations without Python's per-module and per-operation dispatch, which is
-    most of the cost of a small system on the CPU: one thread, float64, T = 3, anchor sizes, energy,
-    forces and stress, alternating calls: CH4 0.72x the eager time, one 64-water box 0.87x, 1,536 atoms
-    1.0x. Scripting takes about 0.3 s.
+    most of the cost of a small system on the CPU. Scripting takes about 0.3 s.
     """
     with warnings.catch_warnings():  # torch.jit's deprecation notice (metatomic builds on it too), and
         warnings.simplefilter("ignore")  # REANN.metadata: a plain-Python attribute that the script ignores
-        script = torch.jit.script(model)
-
-    def call(
-        graph: Any, forces: bool = True, stress: bool = False, slots: Any = None, groups: Any = None
-    ) -> dict[str, torch.Tensor]:
-        chosen = model if goes_in_chunks(graph, slots) else script
-        return chosen(graph, forces, stress, slots, groups)  # type: ignore[no-any-return]
-
-    return call
+        return torch.jit.script(model)  # type: ignore[no-any-return]
 
 
 class CompileError(UserError, ValueError):
     """``torch.compile`` was asked for where it cannot work (no C++ compiler for a CPU model, a committee)."""
 
 
-def compiled(model: nn.Module, device: torch.device) -> Callable[..., Any]:
+def compiled(model: REANN, device: torch.device) -> Callable[..., Any]:
     """``torch.compile(model)`` (TorchInductor) for inference with kept neighbour slots.
 
     The first call compiles (about 20 s on one idle CPU core for the anchor model), and so does the first
     call with new shapes (a neighbour capacity that grew); after a second compilation the changing
     sizes are treated as dynamic. The force pass (``torch.autograd.grad``) runs between two compiled
-    graphs, whose backward AOTAutograd compiles too. On CPU TorchInductor writes C++, so a C++
-    compiler must be on PATH (``CXX``, ``g++``, ``c++`` or ``clang++``)."""
+    graphs, whose backward AOTAutograd compiles too: the compiled model takes autograd's force pass, not
+    the hand-written ``REANN.adjoint_pass`` (whose inner ``autograd.grad`` calls would break the graph).
+    On CPU TorchInductor writes C++, so a C++ compiler must be on PATH (``CXX``, ``g++``, ``c++`` or
+    ``clang++``)."""
     if device.type == "cpu":
         compilers = [os.environ.get("CXX", ""), "g++", "c++", "clang++"]
         if not any(name and shutil.which(name) for name in compilers):
@@ -98,7 +91,9 @@ def compiled(model: nn.Module, device: torch.device) -> Callable[..., Any]:
                 "torch.compile on the CPU needs a C++ compiler (set CXX or install g++); "
                 "run without compiling instead"
             )
-    return torch.compile(model)
+    traced = copy.copy(model)  # shares the parameters; the caller's model keeps its force pass
+    traced.adjoint_forces = False
+    return torch.compile(traced)
 
 
 def to_numpy(tensor: torch.Tensor) -> np.ndarray:
