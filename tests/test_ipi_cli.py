@@ -119,6 +119,25 @@ def test_served_batch_then_exit(files, tmp_path):
     assert "batch size 2" in result.output and "EXIT" in result.output
 
 
+def test_served_batch_in_blocks_and_a_committee_refuses_them(files, tmp_path):
+    # --pass-atoms 5: one CH4 per forward pass, two passes for the server's batch of 2
+    positions = molecule("CH4").positions / ANGSTROM_PER_BOHR
+    server = OneShotServer(tmp_path / "sock", np.ascontiguousarray(positions))
+    result = invoke(
+        "--model", str(files["m.pt"]), "--template", str(files["ch4.xyz"]), "--unix", str(tmp_path / "sock"),
+        "--non-periodic", "--pass-atoms", "5",
+    )  # fmt: skip
+    server.thread.join(5)
+    assert result.exit_code == 0, result.output
+    assert server.reply == protocol.FORCEREADY
+    result = invoke(
+        "--model", str(files["m.pt"]), "--model", str(files["m.pt"]), "--template", str(files["ch4.xyz"]),
+        "--unix", str(tmp_path / "sock2"), "--pass-atoms", "5",
+    )  # fmt: skip
+    assert result.exit_code == EXIT_ERROR
+    assert "pass_atoms needs a single model" in result.output
+
+
 @pytest.mark.slow
 def test_served_batch_compiled(files, tmp_path):
     positions = molecule("CH4").positions / ANGSTROM_PER_BOHR

@@ -9,6 +9,7 @@ import torch
 from conftest import random_cluster, random_crystal, tiny_model
 
 from reann_driver.ipi.evaluator import ANGSTROM_PER_BOHR, BatchEvaluator
+from reann_driver.model import Committee
 
 
 def trajectory(atoms, n_steps: int, step: float, seed: int) -> list[np.ndarray]:
@@ -40,7 +41,7 @@ def test_kept_slots_equal_fresh_neighbour_lists(periodic: bool) -> None:
         np.testing.assert_allclose(got.forces, expected.forces, rtol=1e-12, atol=1e-12)
         np.testing.assert_allclose(got.virials, expected.virials, rtol=1e-12, atol=1e-12)
     assert kept.neighbours is not None
-    assert 2 <= kept.neighbours.n_builds < 13  # reused between small moves, rebuilt after the jump
+    assert 2 <= kept.neighbours[0].n_builds < 13  # reused between small moves, rebuilt after the jump
     assert np.abs(expected.forces).max() > 1e-4
 
 
@@ -58,7 +59,7 @@ def test_batch_size_change_and_capacity_overflow_rebuild() -> None:
         np.testing.assert_allclose(
             kept.evaluate(cells, stacked).forces, fresh.evaluate(cells, stacked).forces, rtol=0, atol=1e-12
         )
-    assert kept.neighbours is not None and kept.neighbours.n_builds == 3
+    assert kept.neighbours is not None and kept.neighbours[0].n_builds == 3
 
 
 def test_negative_skin_is_refused() -> None:
@@ -81,3 +82,37 @@ def test_cuda_graph_replays_equal_the_cpu_path() -> None:
         np.testing.assert_allclose(got.energies, expected.energies, rtol=1e-10, atol=1e-10)
         np.testing.assert_allclose(got.forces, expected.forces, rtol=1e-10, atol=1e-10)
         np.testing.assert_allclose(got.virials, expected.virials, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("skin", [0.4, None], ids=["kept", "fresh"])
+def test_blocks_of_structures_equal_one_pass(skin: float | None) -> None:
+    """On the CPU a request goes through the model in blocks of whole structures (``pass_atoms``):
+    the same results as one pass over all, through rebuilds and changes of the batch size."""
+    model = tiny_model(iterations=2)
+    atoms = random_crystal(6, seed=3)
+    symbols = atoms.get_chemical_symbols()
+    blocked = BatchEvaluator(model, symbols, skin=skin, pass_atoms=13)  # two structures per block
+    whole = BatchEvaluator(model, symbols, skin=skin, pass_atoms=0)
+    assert blocked.blocks(5) == [(0, 2), (2, 3), (3, 5)] and whole.blocks(5) == [(0, 5)]
+    cell = np.asarray(atoms.get_cell()).T / ANGSTROM_PER_BOHR
+    walks = [trajectory(atoms, 6, 0.03, seed) for seed in range(5)]
+    for step, n_structures in enumerate((5, 5, 5, 2, 5, 1, 5)):
+        positions = np.stack([walk[step] for walk in walks[:n_structures]])
+        cells = np.stack([cell] * n_structures)
+        expected, got = whole.evaluate(cells, positions), blocked.evaluate(cells, positions)
+        np.testing.assert_allclose(got.energies, expected.energies, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(got.forces, expected.forces, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(got.virials, expected.virials, rtol=1e-12, atol=1e-12)
+        assert blocked.neighbours is None or len(blocked.neighbours) == len(blocked.blocks(n_structures))
+    assert np.abs(expected.forces).max() > 1e-4 and np.ptp(expected.energies) > 0
+
+
+def test_default_blocks_and_refused_pass_sizes() -> None:
+    model = tiny_model()
+    symbols = random_crystal(4, seed=1).get_chemical_symbols()
+    assert BatchEvaluator(model, symbols).pass_atoms == 1000  # CPU_PASS_ATOMS for a single CPU model
+    assert BatchEvaluator(Committee([model, tiny_model(seed=1)]), symbols).pass_atoms == 0  # one pass
+    with pytest.raises(ValueError, match="pass_atoms"):
+        BatchEvaluator(model, symbols, pass_atoms=-1)
+    with pytest.raises(ValueError, match="single model"):
+        BatchEvaluator(Committee([model, tiny_model(seed=1)]), symbols, pass_atoms=100)

@@ -131,6 +131,14 @@ def _print_plugin_path(context: click.Context, _parameter: click.Parameter, valu
     "compiler on CPU.",
 )
 @click.option(
+    "--pass-atoms",
+    type=click.IntRange(0),
+    default=None,
+    help="Most atoms per forward pass: a batch of beads goes through the model in blocks of whole "
+    "structures (0: all in one pass). Default: 1000 for a single model on the CPU, where the blocks "
+    "stay in the caches; one pass on CUDA, with --compile and for committees.",
+)
+@click.option(
     "--wait",
     type=click.FloatRange(0),
     default=60.0,
@@ -165,6 +173,7 @@ def main(
     extras: bool,
     skin: float,
     compile_model: bool,
+    pass_atoms: int | None,
     wait: float,
     handshake_timeout: float,
 ) -> None:
@@ -201,6 +210,7 @@ def main(
             extras=extras,
             skin=skin,
             compile=compile_model,
+            pass_atoms=pass_atoms,
         )
     except Exception as error:
         _fail_on_user_error(error, EXIT_ERROR)

@@ -12,7 +12,8 @@ the path. Parameters (``<parameters>{model: m.pt, template: init.xyz}</parameter
 - ``non_periodic`` (default false): ignore the box (molecule in vacuum);
 - ``extras`` (default false): per-atom energies (eV) as JSON extras;
 - ``skin`` (default 0.2): neighbour-list skin in Å (see ``reann-driver --skin``);
-- ``compile`` (default false): run the model through ``torch.compile`` (see ``reann-driver --compile``).
+- ``compile`` (default false): run the model through ``torch.compile`` (see ``reann-driver --compile``);
+- ``pass_atoms`` (default: automatic): most atoms per forward pass (see ``reann-driver --pass-atoms``).
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ class REANNDriver(Dummy_driver):
         extras: bool = False,
         skin: float = DEFAULT_SKIN,
         compile: bool = False,
+        pass_atoms: int | str | None = None,
         *args: Any,
         **kwargs: Any,
     ) -> None:
@@ -61,6 +63,10 @@ class REANNDriver(Dummy_driver):
         self.with_extras = _boolean(extras, "extras")
         self.skin = float(skin)
         self.compile = _boolean(compile, "compile")
+        try:
+            self.pass_atoms = None if pass_atoms is None else int(pass_atoms)
+        except ValueError:
+            raise ValueError(f"pass_atoms must be a whole number of atoms, got {pass_atoms!r}") from None
         super().__init__(*args, **kwargs)  # calls check_parameters
 
     def check_parameters(self) -> None:
@@ -75,6 +81,7 @@ class REANNDriver(Dummy_driver):
             extras=self.with_extras,
             skin=self.skin,
             compile=self.compile,
+            pass_atoms=self.pass_atoms,
         )
 
     def compute_structure(self, cell: np.ndarray, pos: np.ndarray) -> Result:
