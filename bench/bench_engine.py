@@ -127,18 +127,14 @@ def driver_call(
     )
 
 
-def direct_call(package: SimpleNamespace, model_file: Path, box: Atoms) -> Callable[[], object]:
-    """E+F of ``box`` by a direct model call on a graph built beforehand."""
+def direct_call(
+    package: SimpleNamespace, model_file: Path, box: Atoms, adjoint: bool | None = None
+) -> Callable[[], object]:
+    """E+F of ``box`` by a direct model call on a graph built beforehand; ``adjoint`` (this branch only):
+    with the hand-written force pass (``REANN.adjoint_pass``) or, False, autograd's (the training path)."""
     model = package.load_model(model_file)
-    graph = package.graph_from_atoms([box], model.species, model.cutoff)
-    return lambda: model(graph, forces=True)
-
-
-def force_pass(package: SimpleNamespace, model_file: Path, box: Atoms, adjoint: bool) -> Callable[[], object]:
-    """``direct_call`` of this branch with its hand-written force pass (``REANN.adjoint_pass``) or,
-    ``adjoint=False``, autograd's (the training path)."""
-    model = package.load_model(model_file)
-    model.adjoint_forces = adjoint
+    if adjoint is not None:
+        model.adjoint_forces = adjoint
     graph = package.graph_from_atoms([box], model.species, model.cutoff)
     return lambda: model(graph, forces=True)
 
@@ -260,8 +256,8 @@ def main() -> None:
     for size in SIZES[: min(args.largest, 3)]:
         box = water.repeat(size)
         a, b = alternate(
-            force_pass(ours, model_file, box, True),
-            force_pass(ours, model_file, box, False),
+            direct_call(ours, model_file, box, adjoint=True),
+            direct_call(ours, model_file, box, adjoint=False),
             repeats_for(box),
         )
         a, b = 1e6 * a / len(box), 1e6 * b / len(box)

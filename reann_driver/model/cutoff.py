@@ -24,16 +24,9 @@ def cosine_cutoff(distances: torch.Tensor, cutoff: float) -> torch.Tensor:
     return torch.where(inside, value, torch.zeros_like(value))
 
 
-def cosine_cutoff_derivative(distances: torch.Tensor, cutoff: float) -> torch.Tensor:
-    """df_c/dr = -(pi / r_c) (0.5 cos(pi r / r_c) + 0.5) sin(pi r / r_c) for r < r_c, else 0, in Å^-1
-    (same shapes as ``cosine_cutoff``)."""
-    phase = distances * (math.pi / cutoff)
-    value = -(math.pi / cutoff) * (0.5 * torch.cos(phase) + 0.5) * torch.sin(phase)
-    return torch.where(distances < cutoff, value, torch.zeros_like(value))
-
-
 def cosine_cutoff_and_derivative(distances: torch.Tensor, cutoff: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """``cosine_cutoff`` and ``cosine_cutoff_derivative`` together (one cosine)."""
+    """``cosine_cutoff`` and its derivative df_c/dr = -(pi / r_c) (0.5 cos(pi r / r_c) + 0.5) sin(pi r / r_c)
+    for r < r_c, else 0, in Å^-1, from one cosine (same shapes as ``distances``)."""
     phase = distances * (math.pi / cutoff)
     half = 0.5 * torch.cos(phase) + 0.5
     inside = distances < cutoff

@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .cutoff import cosine_cutoff, cosine_cutoff_and_derivative, cosine_cutoff_derivative
+from .cutoff import cosine_cutoff, cosine_cutoff_and_derivative
 from .lean import keeps_only_inputs
 
 RADIAL_INITS = ("graded", "wide", "reference", "narrow")
@@ -134,8 +134,7 @@ class CutGaussians(torch.autograd.Function):
         per_edge_alpha = alpha[neighbour_species]
         shifted = distances[:, None] - centres[neighbour_species]
         gaussian = torch.exp(-per_edge_alpha * shifted * shifted)
-        cut = cosine_cutoff(distances, ctx.cutoff)
-        d_cut = cosine_cutoff_derivative(distances, ctx.cutoff)
+        cut, d_cut = cosine_cutoff_and_derivative(distances, ctx.cutoff)
         weighted = d_output * gaussian  # dL/d(f_c g) g
         d_distances = d_centres = d_alpha = None
         if ctx.needs_input_grad[0]:  # d(f_c g)/dr = f_c' g - 2 alpha (r - r_s) f_c g
