@@ -14,6 +14,7 @@ from conftest import random_cluster, random_crystal, tiny_model
 from reann_driver.ipi.static import StaticNeighbours
 from reann_driver.model import graph_from_atoms
 from reann_driver.model.density import NeighbourSlots, neighbour_slots, sum_over_reverse
+from reann_driver.model.networks import ElementNetworks
 from reann_driver.model.runtime import CompileError, compiled
 
 OPTIONS = {
@@ -21,6 +22,22 @@ OPTIONS = {
     "reann": {"iterations": 2},
     "deep_zbl": {"iterations": 3, "pair_repulsion": "zbl"},
     "spherical_shared": {"iterations": 2, "angular": "spherical", "shared_mixing": True},
+    # every activation's and layout's hand-written vector-Jacobian product (``networks.py``), L_max 3
+    "pre_norm_tanh": {"iterations": 1, "network_layout": "pre_norm", "activation": "tanh", "l_max": 3},
+    "pre_norm_gelu_no_norm": {
+        "iterations": 1,
+        "network_layout": "pre_norm",
+        "activation": "gelu",
+        "layer_norm": False,
+    },
+    "softplus_widths": {
+        "iterations": 1,
+        "activation": "softplus",
+        "hidden": (12, 8),
+        "coefficient_hidden": (6,),
+    },
+    "silu_identity": {"iterations": 2, "activation": "silu", "l_max": 1, "coefficient_hidden": (8, 8, 8)},
+    "identity_eann": {"iterations": 0, "activation": "identity", "l_max": 0},
 }
 
 
@@ -47,6 +64,32 @@ def test_adjoint_pass_equals_autograd(name: str) -> None:
         torch.testing.assert_close(adjoint[key], reference[key], rtol=1e-11, atol=1e-11, equal_nan=True)
     assert reference["forces"].abs().max() > 1e-3  # a model that really acts
     assert bool(reference["stress"][1].isnan().all()) and bool(reference["stress"][0].isfinite().all())
+
+
+def test_blocks_of_mixing_products_change_nothing() -> None:
+    """The density's mixed orbitals are formed ``block`` atoms at a time: three atoms per block (and the
+    remainder) give the densities, forces and stress of one block, in both passes."""
+    model = tiny_model(iterations=2)
+    graph = graph_from_atoms([random_crystal(8, "HO", seed=4)], model.species, model.cutoff)
+    whole = both_passes(model, graph)
+    model.density.block = 3
+    blocks = both_passes(model, graph)
+    for one, other in zip(whole, blocks):
+        for key in one:
+            torch.testing.assert_close(other[key], one[key], rtol=1e-12, atol=1e-12)
+
+
+def test_density_forms_agree() -> None:
+    """The Gram form (autograd recording) and the mixed orbitals in blocks (no autograd) give one rho."""
+    model = tiny_model(iterations=1, l_max=3)
+    sums = torch.randn(11, model.angular.size, 4, dtype=torch.float64)
+    model.density.block = 4
+    for iteration in (0, 1):
+        gram = model.density.from_sums(sums, iteration)
+        with torch.no_grad():
+            mixed = model.density.from_sums(sums, iteration)
+        assert gram.requires_grad and not mixed.requires_grad
+        torch.testing.assert_close(mixed, gram.detach(), rtol=1e-13, atol=1e-13)
 
 
 def test_adjoint_pass_in_float32() -> None:
@@ -160,3 +203,24 @@ def test_compiled_model_takes_autograd_pass_and_leaves_the_callers_model_alone()
     traced = wrapper._orig_mod  # type: ignore[union-attr]
     assert traced.adjoint_forces is False and model.adjoint_forces is True
     assert traced.initial_coefficients is model.initial_coefficients  # the same parameters, not a copy
+
+
+@pytest.mark.parametrize("layout", ["reference", "pre_norm"])
+@pytest.mark.parametrize("activation", ["relu_like", "silu", "tanh", "gelu", "softplus", "identity"])
+def test_network_vjp_equals_autograd(layout: str, activation: str) -> None:
+    """``forward_saving`` gives ``forward``'s output, ``vjp`` autograd's input gradient; the tapes empty."""
+    torch.manual_seed(3)
+    networks = ElementNetworks(2, 5, (6, 6, 4), 3, activation=activation, layout=layout).double()
+    for parameter in networks.parameters():  # away from the zero initialisation of the output layers
+        torch.nn.init.normal_(parameter, std=0.5)
+    x = torch.randn(7, 5, dtype=torch.float64, requires_grad=True)
+    groups = [torch.tensor([0, 2, 3, 6]), torch.tensor([1, 4, 5])]
+    d_out = torch.randn(7, 3, dtype=torch.float64)
+    (expected,) = torch.autograd.grad(networks(x, groups), [x], [d_out])
+    tapes: list[list[torch.Tensor]] = []
+    with torch.no_grad():
+        out = networks.forward_saving(x, groups, tapes)
+        d_x = networks.vjp(d_out, groups, tapes)
+    torch.testing.assert_close(out, networks(x, groups), rtol=1e-14, atol=1e-14)
+    torch.testing.assert_close(d_x, expected, rtol=1e-13, atol=1e-13)
+    assert all(len(tape) == 0 for tape in tapes)

@@ -352,7 +352,7 @@ class REANN(nn.Module):
         positions, cell = graph.positions.detach(), graph.cell.detach()
         n_atoms = positions.shape[0]
         if slots is None:
-            slots = neighbour_slots(graph.edge_index, graph.shifts, n_atoms)
+            slots = neighbour_slots(graph.edge_index, graph.shifts, n_atoms, reverse=False)  # used once
         if groups is None:
             groups = species_groups(graph.species, len(self.species))
         species, capacity = graph.species, slots.neighbour.shape[1]
@@ -372,33 +372,42 @@ class REANN(nn.Module):
         n_radial, n_angular = radial.shape[1], angular.shape[1]
         radial = radial.view(n_atoms, capacity, n_radial)
         angular = angular.view(n_atoms, capacity, n_angular)
-        # 1. forward
-        coefficients = [self.initial_coefficients.detach().index_select(0, species)]
-        sums: list[torch.Tensor] = []
-        densities: list[torch.Tensor] = []
-        for update in self.coefficient_updates:  # c^(t+1) = c^t + NN_t(rho^t), no autograd graph kept
-            density = self._density(radial, angular, coefficients[-1], neighbour, sums, densities)
-            coefficients.append(coefficients[-1] + update(density, groups).detach())
-        density = self._density(radial, angular, coefficients[-1], neighbour, sums, densities)
-        energies = self.energy_networks(density.requires_grad_(True), groups)
-        atomic = energies.detach().squeeze(1) + self.atomic_energies.detach().index_select(0, species)
-        # 2. backward over the iterations
-        d_radial = torch.zeros_like(radial)
-        d_angular = torch.zeros_like(angular)
-        adjoint = torch.zeros_like(coefficients[0])  # dE/dc^(t+1)
-        for t in range(self.iterations, -1, -1):
-            output, cotangent = energies, torch.ones_like(energies)
-            if t < self.iterations:  # NN_t again, now with autograd (keeping all T graphs costs memory)
-                densities[t].requires_grad_(True)
-                for index, network in enumerate(self.coefficient_updates):
-                    if index == t:
-                        output, cotangent = network(densities[t], groups), adjoint
-            cotangents: list[torch.Tensor | None] = [cotangent]
-            (d_density,) = torch.autograd.grad([output], [densities[t]], cotangents)
-            assert d_density is not None
-            adjoint = self._orbital_adjoints(
-                t, d_density, sums[t], coefficients[t], radial, angular, slots, d_radial, d_angular, adjoint
-            )
+        with torch.no_grad():  # the networks' parameters need no graph: their products are written out
+            # 1. forward: c^(t+1) = c^t + NN_t(rho^t), each network keeping its tapes for step 2
+            coefficients = [self.initial_coefficients.detach().index_select(0, species)]
+            sums: list[torch.Tensor] = []
+            tapes: list[list[list[torch.Tensor]]] = []
+            for update in self.coefficient_updates:
+                density = self._density(radial, angular, coefficients[-1], neighbour, sums)
+                tape: list[list[torch.Tensor]] = []  # one per species
+                coefficients.append(coefficients[-1] + update.forward_saving(density, groups, tape))  # type: ignore[operator]
+                tapes.append(tape)
+            density = self._density(radial, angular, coefficients[-1], neighbour, sums)
+            energy_tape: list[list[torch.Tensor]] = []
+            energies = self.energy_networks.forward_saving(density, groups, energy_tape)
+            atomic = energies.squeeze(1) + self.atomic_energies.detach().index_select(0, species)
+            # 2. backward over the iterations
+            d_radial = torch.zeros_like(radial)
+            d_angular = torch.zeros_like(angular)
+            d_density = self.energy_networks.vjp(torch.ones_like(energies), groups, energy_tape)
+            adjoint = torch.zeros_like(coefficients[0])  # dE/dc^(t+1)
+            for t in range(self.iterations, -1, -1):
+                if t < self.iterations:  # dE/drho^t = dE/dc^(t+1) dNN_t/drho^t
+                    for index, network in enumerate(self.coefficient_updates):
+                        if index == t:
+                            d_density = network.vjp(adjoint, groups, tapes.pop())  # type: ignore[operator]
+                adjoint = self._orbital_adjoints(
+                    t,
+                    d_density,
+                    sums[t],
+                    coefficients[t],
+                    radial,
+                    angular,
+                    slots,
+                    d_radial,
+                    d_angular,
+                    adjoint,
+                )
         # 3. geometry
         d_distances = d_radial.view(-1, n_radial).mul_(slopes) @ torch.ones_like(slopes[0])
         del radial, slopes, d_radial  # the peak memory comes next, in angular.vjp
@@ -461,13 +470,11 @@ class REANN(nn.Module):
         coefficients: torch.Tensor,
         neighbour: torch.Tensor,
         sums: list[torch.Tensor],
-        densities: list[torch.Tensor],
     ) -> torch.Tensor:
-        """rho^t for ``adjoint_pass`` (t = len(sums)), detached; appends S^t and rho^t."""
+        """rho^t for ``adjoint_pass`` (t = len(sums)); appends S^t."""
         neighbour_coefficients = coefficients.index_select(0, neighbour).view(radial.shape)
         sums.append(torch.bmm(angular.transpose(1, 2), radial * neighbour_coefficients))  # Eq. (3)
-        densities.append(self.density.from_sums(sums[-1], len(sums) - 1).detach())
-        return densities[-1]
+        return self.density.from_sums(sums[-1], len(sums) - 1)
 
 
 def _zero_if_none(gradient: torch.Tensor | None, like: torch.Tensor) -> torch.Tensor:
