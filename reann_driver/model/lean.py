@@ -15,7 +15,8 @@ slot and the Gaussians, and an ``alpha silu(beta x)`` Function keeping only its 
 for the backward pass from 97 to 61 KB per atom (1,536 atoms) but took 1.13-1.23x the time at 192 atoms
 (each of the three Functions 4-6 %) and 1.10x at 12,288; the density from the mixed sums directly
 (one [n_angular, n_atoms, k] x [k, m] product per L instead of the Gram matrices) took 0.97x at 192 atoms
-and 1.09-1.13x at 1,536.
+and 1.09-1.13x at 1,536 under autograd (the force pass without autograd does use it, in blocks of atoms:
+see ``density.EmbeddedDensity``).
 """
 
 import torch

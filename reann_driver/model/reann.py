@@ -334,12 +334,13 @@ class REANN(nn.Module):
         groups: list[torch.Tensor] | None = None,
     ) -> dict[str, torch.Tensor]:
         """Energies, forces and (when asked) virials and stress of a model in evaluation mode, the
-        outputs of ``forward``, by a reverse pass written out by hand: autograd runs only through the
-        networks (as vector-Jacobian products from their inputs rho^t).
+        outputs of ``forward``, by a reverse pass written out by hand, without autograd (the networks'
+        vector-Jacobian products too: ``forward_saving`` and ``vjp`` of ``networks.py``; autograd only for
+        a pair repulsion and the spherical harmonics).
 
         1. forward: r_ij per slot, f_c g_k and its radial derivative, Y_a, then for t = 0..T the orbital
            sums S^t, rho^t (Eqs. (2)-(4) of PRL 127, 156002) and c^(t+1) = c^t + NN_t(rho^t) (Eq. (5));
-        2. backward over t = T..0: dE/drho^t from the networks, dE/dS^t (``EmbeddedDensity.sums_gradient``),
+        2. backward over t = T..0: dE/drho^t from the networks' tapes, dE/dS^t (``density.sums_gradient``),
            dE/d(f_c g_k) and dE/dY_a per slot, accumulated over t, and the adjoint of the coefficients
            dE/dc^t = dE/dc^(t+1) + sum_(slots seeing the atom) dE/d(c_j g_k) g_k;
         3. geometry: dE/dr_ij from the radial derivative and ``angular.vjp``, the forces
