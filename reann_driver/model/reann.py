@@ -263,11 +263,12 @@ class REANN(nn.Module):
     ) -> torch.Tensor:
         """Energy of every atom in eV, [n_atoms], for the given (possibly strained) positions and cells.
 
-        ``slots`` is the graph's neighbour layout (default: built here, which reads the largest
-        neighbour count back to the host); ``groups`` see ``atomic_energy_from_slots``.
+        ``slots`` is the graph's neighbour layout (default: built here, without the reverse table that
+        autograd's pass does not read, which reads the largest neighbour count back to the host);
+        ``groups`` see ``atomic_energy_from_slots``.
         """
         if slots is None:
-            slots = neighbour_slots(graph.edge_index, graph.shifts, positions.shape[0])
+            slots = neighbour_slots(graph.edge_index, graph.shifts, positions.shape[0], reverse=False)
         cell_shifts = torch.bmm(slots.shifts, cell[graph.batch])  # S . H per slot [n, capacity, 3]
         neighbour_positions = positions.index_select(0, slots.neighbour.reshape(-1)).view(cell_shifts.shape)
         vectors = neighbour_positions - positions[:, None, :] + cell_shifts
